@@ -1,0 +1,83 @@
+"""The one small interface every labelling engine (DFT code or stand-in oracle) offers.
+
+Science code only: ASE ``Atoms`` in, plain results out; nothing here knows FireWorks or
+MongoDB. ``settings_hash`` identifies the physics of a label so that a structure is never
+labelled twice with the same engine and settings, and labels of different physics are
+never mixed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from ase import Atoms
+
+
+class EngineError(RuntimeError):
+    """An engine failed for good (after any corrections); ``reason`` says why."""
+
+    def __init__(self, reason: str, corrections: list[dict] | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.corrections = corrections or []
+
+
+def settings_hash(engine: str, settings: dict[str, Any]) -> str:
+    """Stable short hash of an engine name and its physics settings."""
+    payload = json.dumps({"engine": engine, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Label:
+    """Result of one single-point calculation (energies in eV, forces in eV/Å)."""
+
+    energy: float
+    forces: np.ndarray
+    stress: np.ndarray | None = None
+    engine: str = ""
+    is_dft: bool = False
+    corrections: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "energy": float(self.energy),
+            "energy_per_atom": float(self.energy) / len(self.forces),
+            "forces": np.asarray(self.forces, dtype=float).tolist(),
+            "stress": None if self.stress is None else np.asarray(self.stress, float).tolist(),
+            "engine": self.engine,
+            "is_dft": self.is_dft,
+            "corrections": self.corrections,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass
+class Relaxation:
+    """A relaxation trajectory: one ``Label`` and one structure per ionic step."""
+
+    structures: list[Atoms]
+    labels: list[Label]
+    converged: bool
+    corrections: list[dict] = field(default_factory=list)
+
+
+class Engine(Protocol):
+    """What the workflow needs from an engine."""
+
+    name: str
+    is_dft: bool
+
+    @property
+    def settings(self) -> dict[str, Any]: ...
+
+    @property
+    def settings_hash(self) -> str: ...
+
+    def single_point(self, atoms: Atoms) -> Label: ...
+
+    def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation: ...
