@@ -1,0 +1,33 @@
+# make demo: the initial-dataset campaign of workflows/demo.yaml on the embedded database
+# make test: the test suite (starts its own database server)
+# Both create .venv when missing and install everything into it (torch CPU build first).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.perovflow-installed
+TORCH := torch==2.13.0
+WORKERS ?= 2
+
+.PHONY: demo test venv clean-demo
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# the CPU build first: anything that depends on torch then finds it satisfied
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/perovflow hook install
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/perovflow db start
+	$(BIN)/perovflow run workflows/demo.yaml --workers $(WORKERS) --again --json runs/demo/summary.json
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -ra tests
+
+clean-demo:
+	$(BIN)/perovflow db stop
+	rm -rf runs/demo

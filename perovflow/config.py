@@ -1,0 +1,192 @@
+"""Campaign files (YAML): parsed and validated completely before anything is written.
+
+Every error names the field (``section.key``) and what is allowed. Defaults are the
+seed's numbers where the seed gives one (seed 000, Table S1 and section IV).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+
+class CampaignError(ValueError):
+    """A campaign file that cannot be run; the message names the field."""
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def _non_negative_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+@dataclass(frozen=True)
+class Field:
+    check: Callable[[Any], bool]
+    allowed: str
+    default: Any = None
+    required: bool = False
+
+
+
+def _choice(default: str, *others: str) -> Field:
+    options = (default, *others)
+    return Field(lambda v: v in options, "one of " + ", ".join(options), default=default)
+
+
+SCHEMA: dict[str, dict[str, Field]] = {
+    "system": {
+        "a": Field(lambda v: isinstance(v, str), "an element symbol for the A site, e.g. Cs", required=True),
+        "b": Field(lambda v: isinstance(v, str), "an element symbol for the B site, e.g. Pb", required=True),
+        "x": Field(lambda v: isinstance(v, list) and 1 <= len(v) <= 3 and all(isinstance(s, str) for s in v),
+                   "a list of 1-3 halide symbols, e.g. [Cl, Br]", required=True),
+        "lattice_constants": Field(lambda v: isinstance(v, dict) and all(_positive_number(c) for c in v.values()),
+                                   "a mapping halide -> pseudo-cubic lattice constant in Å (> 0)", default=None),
+    },
+    "pool": {
+        "per_composition": Field(_positive_int, "a positive integer (seed: 100)", default=100),
+        "test_per_composition": Field(_positive_int, "a positive integer (seed: 2)", default=2),
+        "seed": Field(_non_negative_int, "a non-negative integer", default=0),
+        "chunk_size": Field(_positive_int, "a positive integer (structures per featurization job)", default=2000),
+    },
+    "descriptor": {
+        "sigma": Field(_positive_number, "a positive number in 1/Å (seed: 4.279e-2)", default=4.279e-2),
+        "r_cut": Field(_positive_number, "a positive number in Å (seed: 7.04)", default=7.04),
+        "n_grid": Field(_positive_int, "a positive integer (seed: 50)", default=50),
+        "x_min": Field(lambda v: isinstance(v, (int, float)), "a number in 1/Å (seed: -0.1)", default=-0.1),
+        "x_max": Field(lambda v: isinstance(v, (int, float)), "a number in 1/Å (seed: 0.6)", default=0.6),
+        "w_cut": Field(lambda v: _positive_number(v) and v < 1, "a number in (0, 1) (seed: 1e-3)", default=1e-3),
+    },
+    "selection": {
+        "method": _choice("kmeans"),
+        "clusters": Field(_positive_int, "a positive integer (seed: 2000 for a ternary)", default=2000),
+        "batches": Field(_positive_int, "a positive integer: batches of one structure per cluster", default=8),
+        "seed": Field(_non_negative_int, "a non-negative integer", default=0),
+        "plateau_mev": Field(_non_negative_number,
+                             "a non-negative number: stop adding batches when the test MAE improves "
+                             "by less than this many meV/atom (0: never stop early)", default=0.0),
+    },
+    "labelling": {
+        "engine": _choice("chgnet"),
+        "group_size": Field(_positive_int, "a positive integer: structures per labelling job", default=1),
+    },
+    "model": {
+        "kind": _choice("krr"),
+        "alpha": Field(_positive_number, "a positive number (seed: 1e-5)", default=1e-5),
+        "gamma": Field(_positive_number, "a positive number (seed: 4.279e-2)", default=4.279e-2),
+    },
+}
+
+TOP_LEVEL = {"campaign", "phases", *SCHEMA}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+@dataclass
+class Campaign:
+    name: str
+    phases: list[str]
+    system: dict[str, Any] = field(default_factory=dict)
+    pool: dict[str, Any] = field(default_factory=dict)
+    descriptor: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
+    labelling: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def species(self) -> tuple[str, ...]:
+        return (self.system["a"], self.system["b"], *self.system["x"])
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Campaign":
+        return cls(**data)
+
+
+def _check_section(name: str, given: Any) -> dict[str, Any]:
+    schema = SCHEMA[name]
+    if given is None:
+        given = {}
+    if not isinstance(given, dict):
+        raise CampaignError(f"{name}: must be a mapping with keys {', '.join(schema)}")
+    unknown = sorted(set(given) - set(schema))
+    if unknown:
+        raise CampaignError(f"{name}.{unknown[0]}: unknown key; allowed: {', '.join(schema)}")
+    result = {}
+    for key, spec in schema.items():
+        if key not in given:
+            if spec.required:
+                raise CampaignError(f"{name}.{key}: missing; expected {spec.allowed}")
+            result[key] = spec.default
+            continue
+        value = given[key]
+        if not spec.check(value):
+            raise CampaignError(f"{name}.{key}: got {value!r}; expected {spec.allowed}")
+        result[key] = value
+    return result
+
+
+def _check_system(system: dict[str, Any], phases_given: Any) -> list[str]:
+    from perovflow.structures import PHASES, PerovskiteSystem, normalise_phase
+
+    try:
+        PerovskiteSystem(a=system["a"], b=system["b"], x=tuple(system["x"]),
+                         lattice_constants=system["lattice_constants"])
+    except ValueError as exc:
+        raise CampaignError(f"system: {exc}") from None
+    if phases_given in (None, "all"):
+        return list(PHASES)
+    if not isinstance(phases_given, list) or not phases_given:
+        raise CampaignError(f"phases: got {phases_given!r}; expected 'all' or a list of {', '.join(PHASES)}")
+    try:
+        return [normalise_phase(p) for p in phases_given]
+    except ValueError as exc:
+        raise CampaignError(f"phases: {exc}") from None
+
+
+def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
+    if not isinstance(data, dict):
+        raise CampaignError(f"{source}: must be a YAML mapping with keys {', '.join(sorted(TOP_LEVEL))}")
+    unknown = sorted(set(data) - TOP_LEVEL)
+    if unknown:
+        raise CampaignError(f"{unknown[0]}: unknown key; allowed: {', '.join(sorted(TOP_LEVEL))}")
+    name = data.get("campaign")
+    if name is None:
+        raise CampaignError("campaign: missing; expected a name of letters, digits, '_', '-', '.'")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise CampaignError(f"campaign: got {name!r}; expected a name of letters, digits, '_', '-', '.'")
+    if "system" not in data:
+        raise CampaignError("system: missing; expected a mapping with a, b, x")
+    sections = {section: _check_section(section, data.get(section)) for section in SCHEMA}
+    phases = _check_system(sections["system"], data.get("phases"))
+    if sections["descriptor"]["x_min"] >= sections["descriptor"]["x_max"]:
+        raise CampaignError("descriptor.x_min: must be smaller than descriptor.x_max")
+    return Campaign(name=name, phases=phases, **sections)
+
+
+def load_campaign(path: str | Path) -> Campaign:
+    path = Path(path)
+    if not path.exists():
+        raise CampaignError(f"{path}: no such campaign file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise CampaignError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return parse_campaign(data, str(path))
+    except CampaignError as exc:
+        raise CampaignError(f"{path}: {exc}") from None

@@ -1,0 +1,48 @@
+"""Test session: one real MongoDB-protocol server over TCP for everything.
+
+By default the session starts its own SecantusDB (``secantusd-py``) on a free port with
+a temporary folder and stops it by pid at the end. With ``PEROVFLOW_TEST_MONGO_URI`` set,
+the same tests run against that server instead and nothing is started.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import perovflow  # noqa: F401  (BLAS/torch settings and FireWorks fixes before anything loads)
+import pytest
+from pymongo import MongoClient
+
+from perovflow.db import server
+from perovflow.db.connection import DatabaseTarget
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory):
+    given = os.environ.get("PEROVFLOW_TEST_MONGO_URI")
+    if given:
+        yield given
+        return
+    storage = tmp_path_factory.mktemp("secantus") / "db"
+    state, _ = server.start(port=server.free_port(), storage=storage)
+    try:
+        yield state.uri
+    finally:
+        server.stop(storage)
+
+
+@pytest.fixture
+def target(mongo_uri):
+    """A fresh database on the session's server, dropped afterwards."""
+    name = f"pftest_{uuid.uuid4().hex[:10]}"
+    yield DatabaseTarget(uri=mongo_uri, database=name)
+    client = MongoClient(mongo_uri)
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def mongo_db(target):
+    client = MongoClient(target.uri, tz_aware=True)
+    yield client[target.database]
+    client.close()
