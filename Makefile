@@ -23,7 +23,7 @@ $(STAMP): setup.cfg pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/perovflow db start
-	$(BIN)/perovflow run workflows/demo.yaml --workers $(WORKERS) --again --json runs/demo/summary.json
+	$(BIN)/perovflow run workflows/demo.yaml --workers $(WORKERS) --replace --json runs/demo/summary.json
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -ra tests

@@ -96,7 +96,7 @@ def cmd_submit(args) -> int:
         return 2
     _ensure_database(args)
     try:
-        ids = submit(campaign, _target(args), again=args.again)
+        ids = submit(campaign, _target(args), again=args.again, replace=args.replace)
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -119,7 +119,7 @@ def cmd_run(args) -> int:
     target = _target(args)
     started = time.perf_counter()
     try:
-        submit(campaign, target, again=args.again)
+        submit(campaign, target, again=args.again, replace=args.replace)
     except SubmitError as exc:
         if not args.resume:
             print(f"error: {exc}", file=sys.stderr)
@@ -190,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     submit = commands.add_parser("submit", help="validate a campaign file and add its workflow")
     submit.add_argument("file")
     submit.add_argument("--again", action="store_true", help="submit although the campaign exists")
+    submit.add_argument("--replace", action="store_true", help="delete the campaign's jobs and data first")
     _add_target_options(submit)
     submit.set_defaults(func=cmd_submit)
 
@@ -198,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--workers", type=int, default=2)
     run.add_argument("--run-dir", help="where workers run (default runs/<campaign>)")
     run.add_argument("--again", action="store_true", help="submit although the campaign exists")
+    run.add_argument("--replace", action="store_true", help="delete the campaign's jobs and data first")
     run.add_argument("--resume", action="store_true", help="campaign exists: just run workers on it")
     run.add_argument("--json", help="also write the summary as JSON here")
     run.add_argument("--quiet", action="store_true", help="no progress bar")

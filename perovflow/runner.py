@@ -19,18 +19,51 @@ def campaign_workflows(lp, name: str) -> list[dict]:
     return list(lp.workflows.find({"metadata.campaign": name}, {"state": 1, "nodes": 1}))
 
 
-def submit(campaign: Campaign, target: DatabaseTarget, again: bool = False) -> list[int]:
-    """Add the campaign's workflow to the LaunchPad; returns the new fw_ids."""
+def ensure_initialised(lp) -> None:
+    """Give a brand-new database FireWorks' id counters and indexes (never resets data)."""
+    if lp.fw_id_assigner.count_documents({}) == 0 and lp.fireworks.count_documents({}) == 0:
+        lp._restart_ids(1, 1)
+        lp.tuneup(bkground=False)
+
+
+def remove_campaign(lp, name: str) -> dict[str, int]:
+    """Delete a campaign's workflows and every document and file it stored."""
+    from perovflow.db.store import Store
+
+    removed = {"workflows": 0}
+    for doc in campaign_workflows(lp, name):
+        lp.delete_wf(doc["nodes"][0], delete_launch_dirs=False)
+        removed["workflows"] += 1
+    store = Store(lp.db, name)
+    for doc in lp.db.features.find({"campaign": name}, {"file_id": 1}):
+        store.feature_files.delete(doc["file_id"])
+    for doc in lp.db.models.find({"campaign": name}, {"file_id": 1}):
+        store.model_files.delete(doc["file_id"])
+    for collection in ("structures", "calculations", "features", "models", "selections", "al_iterations"):
+        removed[collection] = lp.db[collection].delete_many({"campaign": name}).deleted_count
+    return removed
+
+
+def submit(campaign: Campaign, target: DatabaseTarget, again: bool = False,
+           replace: bool = False) -> list[int]:
+    """Add the campaign's workflow to the LaunchPad; returns the new fw_ids.
+
+    ``again``: add it although it exists (stored labels are reused); ``replace``: delete
+    the campaign's workflows and data first.
+    """
     from perovflow.db.store import Store
     from perovflow.fw.workflows import initial_workflow
 
     lp = launchpad(target)
+    ensure_initialised(lp)
     existing = campaign_workflows(lp, campaign.name)
-    if existing and not again:
+    if existing and replace:
+        remove_campaign(lp, campaign.name)
+    elif existing and not again:
         raise SubmitError(
             f"campaign {campaign.name!r} is already submitted to {target.database} "
             f"({len(existing)} workflow(s), state {existing[0].get('state')}); see `perovflow status`, "
-            "or pass --again to add it once more (finished labels are reused)"
+            "pass --again to add it once more (stored labels are reused) or --replace to start over"
         )
     workflow = initial_workflow(campaign, target)
     Store(lp.db, campaign.name).ensure_indexes()

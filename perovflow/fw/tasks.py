@@ -35,7 +35,16 @@ def campaign_of(fw_spec: dict[str, Any]) -> Campaign:
     return Campaign.from_dict(fw_spec["campaign"])
 
 
-class GeneratePoolTask(FiretaskBase):
+class PerovflowTask(FiretaskBase):
+    """Base of perovflow's FireTasks: stored under their full import path, so any worker
+    that has perovflow installed finds them without FireWorks' USER_PACKAGES setting."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._fw_name = f"{{{{{cls.__module__}.{cls.__qualname__}}}}}"
+
+
+class GeneratePoolTask(PerovflowTask):
     """Generate the structure pool and the held-out test set into ``structures``."""
 
     required_params: list[str] = []
@@ -52,7 +61,7 @@ class GeneratePoolTask(FiretaskBase):
         return FWAction(stored_data=counts)
 
 
-class FeaturizeChunkTask(FiretaskBase):
+class FeaturizeChunkTask(PerovflowTask):
     """MBTR features of one chunk of a role's structures, stored once per descriptor."""
 
     required_params = ["role", "chunk", "start", "stop"]
@@ -71,7 +80,7 @@ class FeaturizeChunkTask(FiretaskBase):
         return FWAction(stored_data={"n": len(ids)})
 
 
-class SelectTask(FiretaskBase):
+class SelectTask(PerovflowTask):
     """Cluster the pool and fix the batches (one structure per cluster per batch); then
     add the labelling jobs of the test set and the first batch, and the first fit."""
 
@@ -99,7 +108,7 @@ class SelectTask(FiretaskBase):
         return FWAction(additions=batch_additions(fw_spec, selection["batches"][0], 0, extra_label_ids=test_ids))
 
 
-class LabelTask(FiretaskBase):
+class LabelTask(PerovflowTask):
     """Label structures with the campaign's engine; skips what is already labelled."""
 
     required_params = ["structure_ids"]
@@ -133,7 +142,7 @@ class LabelTask(FiretaskBase):
         return FWAction(stored_data={"labelled": done, "reused": reused})
 
 
-class FitTask(FiretaskBase):
+class FitTask(PerovflowTask):
     """Fit the model on batches 0..batch, evaluate it on the test set, store it as version
     batch+1, and add the next batch unless the learning curve has flattened."""
 
