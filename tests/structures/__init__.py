@@ -1,0 +1,1 @@
+"""Tests of perovflow.structures (no database, no workers)."""
