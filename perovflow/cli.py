@@ -138,7 +138,7 @@ def cmd_run(args) -> int:
         bar.set_postfix_str(" ".join(f"{k[:4]}={v}" for k, v in states.items()))
         bar.refresh()
 
-    codes = wait_for(workers, progress)
+    codes = wait_for(workers, db, campaign.name, progress)
     bar.close()
     info = summary(db, campaign.name)
     print(format_summary(info))
@@ -146,10 +146,14 @@ def cmd_run(args) -> int:
           f"(collections structures, calculations, models; query with pymongo, see docs/schema.md)")
     if args.json:
         Path(args.json).write_text(json.dumps({**info, "wall_seconds": time.perf_counter() - started}, default=str, indent=1))
-    if any(codes):
-        print(f"warning: worker exit codes {codes}", file=sys.stderr)
+    crashed = [code for code in codes if code not in (None, 0)]
+    if crashed:
+        print(f"warning: workers ended with exit codes {crashed}; see their rlaunch.log", file=sys.stderr)
     incomplete = {k: v for k, v in info["jobs"].items() if k not in ("COMPLETED", "FIZZLED")}
-    return 1 if incomplete or any(codes) else 0
+    if incomplete:
+        print(f"campaign not finished: {incomplete}; run `perovflow run {args.file} --resume` "
+              "or start rlaunch workers", file=sys.stderr)
+    return 1 if incomplete or crashed else 0
 
 
 def cmd_status(args) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -76,7 +77,9 @@ def rlaunch_command(launchpad_file: Path, sleep: int = 1, fworker_file: Path | N
     command = [str(exe), "-l", str(launchpad_file)]
     if fworker_file:
         command += ["-w", str(fworker_file)]
-    return command + ["-s", "rapidfire", "--nlaunches", "0", "--sleep", str(sleep)]
+    # "infinite": a worker must not quit while another one runs a job that will add more
+    # (selection, fits); perovflow stops its own workers when the campaign is finished
+    return command + ["-s", "rapidfire", "--nlaunches", "infinite", "--sleep", str(sleep)]
 
 
 def start_workers(n: int, target: DatabaseTarget, run_dir: Path, sleep: int = 1) -> list[subprocess.Popen]:
@@ -97,11 +100,42 @@ def start_workers(n: int, target: DatabaseTarget, run_dir: Path, sleep: int = 1)
     return workers
 
 
-def wait_for(workers: list[subprocess.Popen], progress=None, poll: float = 2.0) -> list[int]:
+ACTIVE_STATES = ("WAITING", "READY", "RESERVED", "RUNNING", "PAUSED")
+
+
+def campaign_finished(db, campaign: str) -> bool:
+    query = {"spec.campaign.name": campaign}
+    return db.fireworks.count_documents(query, limit=1) > 0 and db.fireworks.count_documents(
+        {**query, "state": {"$in": list(ACTIVE_STATES)}}, limit=1) == 0
+
+
+def stop_workers(workers: list[subprocess.Popen], timeout: float = 30.0) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def wait_for(workers: list[subprocess.Popen], db, campaign: str, progress=None,
+             poll: float = 2.0) -> list[int | None]:
+    """Wait until the campaign has no active job (seen twice in a row, so that jobs added
+    by a finishing Firework are not missed), then stop the workers. Returns exit codes of
+    workers that ended by themselves (None for those stopped here)."""
+    finished_polls = 0
     while any(w.poll() is None for w in workers):
         if progress is not None:
             progress()
+        finished_polls = finished_polls + 1 if campaign_finished(db, campaign) else 0
+        if finished_polls >= 2:
+            break
         time.sleep(poll)
+    codes = [w.poll() for w in workers]
+    stop_workers(workers)
     if progress is not None:
         progress()
-    return [w.returncode for w in workers]
+    return codes

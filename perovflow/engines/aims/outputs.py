@@ -222,7 +222,9 @@ def parse_aims_output(text: str) -> AimsOutput:
         elif step is None:
             continue
         elif stripped.startswith(MIXER_RESTART):
+            # the energies printed since this SCF cycle began are not a result
             provisional = True
+            step.energy = step.total_energy = None
         elif stripped.startswith("Begin self-consistency loop"):
             provisional = False
         elif stripped.startswith(SCF_CONVERGED):
