@@ -106,7 +106,9 @@ def edited_control(text: str, changes: dict[str, str | None]) -> str:
                 head[positions[0]] = new_line
                 head = [raw for i, raw in enumerate(head) if i not in positions[1:]]
         elif new_line is not None:
-            head.append(new_line)
+            # after the last keyword, not among the comment lines that open a species file
+            last = max((i for i, raw in enumerate(head) if _strip(raw)), default=len(head) - 1)
+            head.insert(last + 1, new_line)
     return "\n".join(head + tail) + "\n"
 
 

@@ -170,13 +170,15 @@ class CloseEncounterHandler(AimsErrorHandler):
         if total == 0:
             return None
         positions = atoms.positions.copy()
+        image_shift = vector - (positions[j] - positions[i])
         positions[i] -= unit * self.push * share[i] / total
         positions[j] += unit * self.push * share[j] / total
-        before = float(distances[i, j])
         atoms.positions = positions
         path.write_text(geometry_text(atoms))
-        after = float(atoms.get_distance(i, j, mic=mic))
-        return {"file": GEOMETRY, "action": "push_apart", "atoms": [i, j], "old": before, "new": after}
+        # measured along the same periodic image as the closest contact
+        after = float(np.linalg.norm(positions[j] - positions[i] + image_shift))
+        return {"file": GEOMETRY, "action": "push_apart", "atoms": [i, j],
+                "old": float(distances[i, j]), "new": after}
 
 
 class IllConditionedOverlapHandler(AimsErrorHandler):
@@ -207,9 +209,13 @@ class CpuConsistencyHandler(AimsErrorHandler):
 class WallTimeHandler(ErrorHandler):
     """Asks FHI-aims to stop cleanly before the wall time ends.
 
-    Writes ``abort_opt`` (relaxations: stop after this step) or ``abort_scf`` (single
-    points) once; FHI-aims then stops by itself. The next attempt on this folder (a rerun
-    of the Firework) restarts from the last complete geometry via ``AimsJob.setup``.
+    The limit is either ``end_time`` (epoch seconds; default ``$SLURM_JOB_END_TIME``, so
+    that every calculation of a long-lived worker sees the allocation's real end) or
+    ``wall_time`` seconds after ``start_time`` (default: when the handler was made;
+    ``$PEROVFLOW_WALL_TIME`` if unset). Writes ``abort_opt`` (relaxations: stop after this
+    step) or ``abort_scf`` (single points) once, ``buffer_time`` before the limit;
+    FHI-aims then stops by itself. The next attempt on this folder (a rerun of the
+    Firework) restarts from the last complete geometry via ``AimsJob.setup``.
     """
 
     is_monitor = True
@@ -218,20 +224,29 @@ class WallTimeHandler(ErrorHandler):
     raise_on_max = False
 
     def __init__(self, wall_time: float | None = None, buffer_time: float = 300.0, start_time: float | None = None,
-                 max_num_corrections: int = 1):
+                 end_time: float | None = None, max_num_corrections: int = 1):
         if wall_time is None and os.environ.get("PEROVFLOW_WALL_TIME"):
             wall_time = float(os.environ["PEROVFLOW_WALL_TIME"])
+        if end_time is None and os.environ.get("SLURM_JOB_END_TIME", "").isdigit():
+            end_time = float(os.environ["SLURM_JOB_END_TIME"])
         self.wall_time = wall_time
         self.buffer_time = buffer_time
         self.start_time = time.time() if start_time is None else start_time
+        self.end_time = end_time
         self.max_num_corrections = max_num_corrections
 
+    def deadline(self) -> float | None:
+        limits = [t for t in (self.end_time, None if self.wall_time is None else self.start_time + self.wall_time)
+                  if t is not None]
+        return min(limits) if limits else None
+
     def check(self, directory: str = "./") -> bool:
-        if self.wall_time is None:
+        deadline = self.deadline()
+        if deadline is None:
             return False
         if any((Path(directory) / name).exists() for name in ABORT_FILES):
             return False
-        return time.time() - self.start_time >= self.wall_time - self.buffer_time
+        return time.time() >= deadline - self.buffer_time
 
     def correct(self, directory: str = "./") -> dict:
         name = "abort_opt" if _is_relaxation(directory) else "abort_scf"

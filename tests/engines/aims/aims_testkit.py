@@ -1,7 +1,6 @@
 """Helpers for the FHI-aims tests: ASE's real outputs, a fake species folder, run folders."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import ase
@@ -88,5 +87,3 @@ def make_run(folder: Path, species_dir: Path, kind: str) -> Path:
 def positions_close(a: Atoms, b: Atoms, tol: float = 1e-6) -> bool:
     return np.abs(a.positions - b.positions).max() < tol and np.abs(a.cell.array - b.cell.array).max() < tol
 
-
-os.environ.pop("AIMS_SPECIES_DIR", None)  # tests must never pick up a real installation

@@ -16,7 +16,7 @@ from perovflow.engines.aims.guard import control_value
 from perovflow.engines.aims.inputs import read_geometry
 from perovflow.engines.aims.handlers import FrozenRunHandler, ScfConvergenceHandler
 from perovflow.engines.aims.job import AimsJob, process_alive
-from perovflow.engines.aims.outputs import voigt
+from perovflow.engines.aims.outputs import read_aims_output
 from perovflow.engines.base import Engine, EngineError
 
 # A stand-in for aims.x: reads control.in/geometry.in and prints text of a real FHI-aims
@@ -56,13 +56,24 @@ if cfg["mode"] == "scf":
 elif cfg["mode"] == "sleep":
     emit(lines[:10])
     time.sleep(60)
-elif cfg["mode"] == "frozen_relax":
-    update3 = index("Updated atomic structure:", occurrence=3)
-    if n_run == 0:
-        emit(lines[: index("Writing the current geometry", update3) + 1])
+elif cfg["mode"] == "relax":
+    updates = [i for i, line in enumerate(lines) if "Updated atomic structure:" in line]
+    ends = [index("Writing the current geometry", u) + 1 for u in updates]
+    if n_run == 0 and cfg["first_run"] == "hang":
+        emit(lines[: ends[2]])  # up to the geometry of relaxation step 3
         time.sleep(60)  # hangs: only a kill ends this run
         sys.exit(0)
-    # a restarted run prints its restart geometry as the input geometry
+    if n_run == 0:  # slow: one relaxation step at a time, stopping when asked to
+        previous = 0
+        for stop in ends:
+            emit(lines[previous:stop])
+            previous = stop
+            if Path("abort_opt").exists():
+                sys.exit(0)
+            time.sleep(0.3)
+        emit(lines[previous:])
+        sys.exit(0)
+    # a restarted run prints its restart geometry as the input geometry ...
     words = [l.split() for l in Path("geometry.in").read_text().splitlines()]
     cell = [w for w in words if w[:1] == ["lattice_vector"]]
     atoms = [w for w in words if w[:1] == ["atom"]]
@@ -74,8 +85,12 @@ elif cfg["mode"] == "frozen_relax":
     end = start + 1
     while lines[end].strip().startswith("|"):
         end += 1
+    # ... and goes on with the evaluation of the template step at that geometry
+    first = [float(v) for v in cell[0][1:4]]
+    update = next(u for u in updates
+                  if max(abs(float(a) - b) for a, b in zip(lines[u + 2].split()[1:4], first)) < 1e-6)
     init = index("Begin self-consistency loop: Initialization")
-    resume = index("Begin self-consistency loop: Re-initialization", update3)
+    resume = index("Begin self-consistency loop: Re-initialization", update)
     emit(lines[:start] + block + lines[end: init + 1] + lines[resume + 1:])
 '''
 
@@ -88,8 +103,9 @@ def fake_aims(tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_AIMS_CONFIG", str(config))
     log = tmp_path / "fake_aims.pids"
 
-    def configure(mode: str, template: str) -> Path:
-        config.write_text(json.dumps({"mode": mode, "template": str(TESTDATA / template), "log": str(log)}))
+    def configure(mode: str, template: str, first_run: str = "") -> Path:
+        config.write_text(json.dumps({"mode": mode, "template": str(TESTDATA / template), "log": str(log),
+                                      "first_run": first_run}))
         return log
 
     configure.command = [sys.executable, str(script)]
@@ -137,7 +153,7 @@ def test_scf_failure_is_corrected_and_the_label_matches_the_real_output(tmp_path
 
 
 def test_frozen_relaxation_is_killed_by_pid_and_resumed_from_the_last_geometry(tmp_path, species_dir, fake_aims):
-    log = fake_aims("frozen_relax", "relax.out")
+    log = fake_aims("relax", "relax.out", first_run="hang")
     engine = engine_for(RELAX_SETTINGS, fake_aims, species_dir, tmp_path, frozen_timeout=1.0)
     start = time.perf_counter()
     relaxation = engine.relax(silicon(), fmax=0.01, max_steps=50)
@@ -166,6 +182,27 @@ def test_frozen_relaxation_is_killed_by_pid_and_resumed_from_the_last_geometry(t
     np.testing.assert_allclose(restarted_from.positions, images[3].positions, atol=1e-6)
     assert control_value(folder, "max_relaxation_steps") == "47"  # 3 of 50 steps were done
     assert control_value(folder, "relax_geometry") == "trm 0.01"
+
+
+def test_wall_time_stops_cleanly_and_the_next_call_resumes(tmp_path, species_dir, fake_aims):
+    log = fake_aims("relax", "relax.out", first_run="slow")
+    engine = engine_for(RELAX_SETTINGS, fake_aims, species_dir, tmp_path, wall_time=0.5, wall_buffer=0.0)
+    with pytest.raises(EngineError, match="stopped near the wall time .abort_opt.; calling again resumes") as info:
+        engine.relax(silicon(), fmax=0.01, max_steps=50)
+    assert [c["handler"] for c in info.value.corrections] == ["WallTimeHandler"]
+    folder = engine.run_folder(silicon(), "relax-f0.01-n50")
+    assert (folder / "abort_opt").is_file()
+    stopped_after = len(read_aims_output(folder / "aims.out").complete_steps)
+    assert 1 <= stopped_after < 8
+
+    # the rerun (a new allocation: no wall time pressure) goes on from the last geometry
+    resumed = engine_for(RELAX_SETTINGS, fake_aims, species_dir, tmp_path).relax(silicon(), fmax=0.01, max_steps=50)
+    assert len(log.read_text().split()) == 2 and not (folder / "abort_opt").exists()
+    images = ase_images("relax.out")
+    assert resumed.converged and len(resumed.labels) == 8
+    for label, image in zip(resumed.labels, images):
+        assert label.energy == pytest.approx(image.calc.results["energy"], abs=1e-8)
+    assert [c["handler"] for c in resumed.corrections] == ["WallTimeHandler"]
 
 
 def test_terminate_kills_only_its_own_process(tmp_path, fake_aims):

@@ -68,3 +68,18 @@ def test_geometry_round_trip_keeps_cell_and_constraints(tmp_path, species_dir):
     write_inputs(molecule, water(), AimsSettings(k_grid=None), species_dir)
     assert "lattice_vector" not in (molecule / "geometry.in").read_text()
     assert not read_geometry(molecule / "geometry.in").pbc.any()
+
+
+def test_science_code_never_imports_fireworks_or_pymongo():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import perovflow
+
+    root = str(Path(perovflow.__file__).resolve().parents[1])
+    code = ("import sys, perovflow.engines.aims; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('fireworks', 'pymongo')]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env={**os.environ, "PYTHONPATH": root})
