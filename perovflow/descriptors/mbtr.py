@@ -92,3 +92,11 @@ class MBTRDescriptor:
         return np.asarray(self._mbtr.create(list(structures), n_jobs=1), dtype=np.float64).reshape(
             len(structures), -1
         )
+
+    def create_with_derivatives(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """Features (n_features,) and their analytic derivatives with respect to every
+        atom position, shape (n_atoms, 3, n_features)."""
+        self._check(atoms)
+        derivatives, features = self._mbtr.derivatives(atoms, method="analytical", return_descriptor=True)
+        return np.asarray(features, dtype=np.float64), np.asarray(derivatives, dtype=np.float64)
+

@@ -1,4 +1,5 @@
-"""Kernel ridge regression with the Gaussian kernel on per-atom energies.
+"""Kernel ridge regression with the Gaussian kernel on per-atom energies, its analytic
+forces, and the Gaussian-process uncertainty from the same factorisation.
 
 The seed's model: k(x, x') = exp(-gamma |x - x'|^2), regulariser alpha, targets are total
 energies per atom (centred by their training mean). Defaults are Table S1 of seed 000
@@ -44,6 +45,8 @@ class KernelRidgeEnergy:
         self.x_train: np.ndarray | None = None
         self.weights: np.ndarray | None = None
         self.offset = 0.0
+        self._factor: np.ndarray | None = None  # lower Cholesky factor of K + alpha I
+        self.amplitude: float | None = None  # GP signal amplitude in eV/atom
 
     def fit(self, x: np.ndarray, energy_per_atom: np.ndarray) -> "KernelRidgeEnergy":
         x = np.ascontiguousarray(x, dtype=np.float64)
@@ -60,20 +63,66 @@ class KernelRidgeEnergy:
         factor = cho_factor(kernel, lower=True, overwrite_a=True, check_finite=False)
         self.weights = cho_solve(factor, y - self.offset, check_finite=False)
         self.x_train = x
+        self._factor = factor[0]
+        self.amplitude = self._estimate_amplitude(y - self.offset)
         return self
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def _estimate_amplitude(self, centred: np.ndarray) -> float:
+        # maximum-likelihood signal variance of a GP with covariance A^2 (K + alpha I)
+        return float(np.sqrt(max(centred @ self.weights, 0.0) / len(centred)))
+
+    def _ensure_factor(self) -> np.ndarray:
+        if self._factor is None:  # a model loaded from the store: factorise once, on demand
+            kernel = gaussian_kernel(self.x_train, self.x_train, self.hyper.gamma)
+            kernel[np.diag_indices_from(kernel)] += self.hyper.alpha
+            self._factor = cho_factor(kernel, lower=True, overwrite_a=True, check_finite=False)[0]
+        return self._factor
+
+    def sigma(self, x: np.ndarray) -> np.ndarray:
+        """GP standard deviation (eV/atom) of the per-atom energy at ``x``.
+
+        Covariance amplitude^2 * k with noise amplitude^2 * alpha: the GP mean then equals
+        the KRR prediction, and sigma comes from the same Cholesky factor.
+        """
+        from scipy.linalg import solve_triangular
+
+        x = self._check_features(x)
+        k = gaussian_kernel(x, self.x_train, self.hyper.gamma)
+        v = solve_triangular(self._ensure_factor(), k.T, lower=True, check_finite=False)
+        variance = 1.0 - (v * v).sum(axis=0)
+        return self.amplitude * np.sqrt(np.clip(variance, 0.0, None))
+
+    def energy_and_forces(self, features: np.ndarray, derivatives: np.ndarray) -> tuple[float, np.ndarray]:
+        """Total energy (eV) and forces (eV/Å) of one structure from its features (F,) and
+        their derivatives (n_atoms, 3, F)."""
+        x = self._check_features(features.reshape(1, -1))[0]
+        n_atoms = derivatives.shape[0]
+        weighted = gaussian_kernel(x[None, :], self.x_train, self.hyper.gamma)[0] * self.weights
+        energy_per_atom = weighted.sum() + self.offset
+        # d(E/atom)/dx = -2 gamma (x sum_i w_i k_i - X^T (w k))
+        gradient = -2.0 * self.hyper.gamma * (x * weighted.sum() - self.x_train.T @ weighted)
+        forces = -n_atoms * np.einsum("acf,f->ac", derivatives, gradient)
+        return float(n_atoms * energy_per_atom), forces
+
+    def _check_features(self, x: np.ndarray) -> np.ndarray:
         if self.weights is None:
             raise RuntimeError("model is not fitted")
         x = np.asarray(x, dtype=np.float64)
-        if x.shape[1] != self.x_train.shape[1]:
-            raise ValueError(f"expected {self.x_train.shape[1]} features, got {x.shape[1]}")
+        if x.ndim != 2 or x.shape[1] != self.x_train.shape[1]:
+            raise ValueError(f"expected {self.x_train.shape[1]} features per row, got shape {x.shape}: "
+                             "were the descriptor settings the same as the model's?")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("features contain NaN or inf")
+        return x
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x = self._check_features(x)
         return gaussian_kernel(x, self.x_train, self.hyper.gamma) @ self.weights + self.offset
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"x_train": self.x_train, "weights": self.weights,
                 "offset": np.array(self.offset), "alpha": np.array(self.hyper.alpha),
-                "gamma": np.array(self.hyper.gamma)}
+                "gamma": np.array(self.hyper.gamma), "amplitude": np.array(self.amplitude)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "KernelRidgeEnergy":
@@ -81,4 +130,5 @@ class KernelRidgeEnergy:
         model.x_train = np.asarray(arrays["x_train"], dtype=np.float64)
         model.weights = np.asarray(arrays["weights"], dtype=np.float64)
         model.offset = float(arrays["offset"])
+        model.amplitude = float(arrays["amplitude"]) if "amplitude" in arrays else None
         return model
