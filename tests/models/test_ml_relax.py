@@ -1,0 +1,34 @@
+"""ML relaxations with the sigma trace, under the structures' symmetry constraint."""
+from __future__ import annotations
+
+import numpy as np
+
+from perovflow.models.calculator import MBTRKRRCalculator
+from perovflow.relax.ml import ml_relax
+from perovflow.structures import SymmetryConstraint, generate_relaxation_starts
+from tests.models.test_krr import SYSTEM, trained  # noqa: F401  (fixture)
+
+
+def test_relaxation_records_energy_force_and_sigma_per_step(trained):  # noqa: F811
+    descriptor, model, _, _ = trained
+    start = generate_relaxation_starts(SYSTEM, phases=("Pnma",), per_phase=1, seed=4)[0]
+    start.rattle(0.05, seed=1)
+    calculator = MBTRKRRCalculator(model, descriptor)
+    trace = ml_relax(start, calculator, fmax=0.05, max_steps=25, constraint=SymmetryConstraint(start))
+    n = len(trace.energies)
+    assert n == len(trace.max_forces) == len(trace.sigmas) == len(trace.structures) >= 2
+    assert trace.energies[-1] < trace.energies[0]
+    assert all(s >= 0 for s in trace.sigmas)
+    assert trace.converged == (trace.max_forces[-1] < 0.05)
+    threshold = float(np.median(trace.sigmas))
+    crossing = trace.first_crossing(threshold)
+    assert crossing is None or trace.sigmas[crossing] > threshold
+    assert trace.first_crossing(max(trace.sigmas) + 1) is None
+
+
+def test_step_limit_is_respected(trained):  # noqa: F811
+    descriptor, model, _, _ = trained
+    start = generate_relaxation_starts(SYSTEM, phases=("Pm-3m",), per_phase=1, seed=2)[0]
+    start.rattle(0.1, seed=3)
+    trace = ml_relax(start, MBTRKRRCalculator(model, descriptor), fmax=1e-6, max_steps=3, track_sigma=False)
+    assert trace.steps <= 3 and not trace.converged and trace.sigmas == []
