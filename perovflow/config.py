@@ -80,7 +80,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
                              "by less than this many meV/atom (0: never stop early)", default=0.0),
     },
     "labelling": {
-        "engine": _choice("chgnet"),
+        "engine": _choice("chgnet", "tblite", "cp2k", "fhi-aims"),
+        "options": Field(lambda v: isinstance(v, dict), "a mapping of the engine's settings, e.g. "
+                         "{command: 'srun aims.x', species_dir: /path/to/species_defaults}", default={}),
         "group_size": Field(_positive_int, "a positive integer: structures per labelling job", default=1),
     },
     "model": {
@@ -158,6 +160,16 @@ def _check_system(system: dict[str, Any], phases_given: Any) -> list[str]:
         raise CampaignError(f"phases: {exc}") from None
 
 
+def _check_engine(labelling: dict[str, Any]) -> None:
+    from perovflow.engines import make_engine
+
+    try:
+        make_engine(labelling["engine"], **labelling["options"])
+    except ValueError as exc:
+        message = str(exc)
+        raise CampaignError(message if message.startswith("labelling.") else f"labelling.options: {message}") from None
+
+
 def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     if not isinstance(data, dict):
         raise CampaignError(f"{source}: must be a YAML mapping with keys {', '.join(sorted(TOP_LEVEL))}")
@@ -173,6 +185,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
         raise CampaignError("system: missing; expected a mapping with a, b, x")
     sections = {section: _check_section(section, data.get(section)) for section in SCHEMA}
     phases = _check_system(sections["system"], data.get("phases"))
+    _check_engine(sections["labelling"])
     if sections["descriptor"]["x_min"] >= sections["descriptor"]["x_max"]:
         raise CampaignError("descriptor.x_min: must be smaller than descriptor.x_max")
     return Campaign(name=name, phases=phases, **sections)

@@ -3,16 +3,28 @@ from __future__ import annotations
 
 from perovflow.engines.base import Engine, EngineError, Label, Relaxation, settings_hash
 
-ENGINES = ("chgnet",)
+ENGINES = ("chgnet", "tblite", "cp2k", "fhi-aims")
 
 
-def make_engine(name: str, **settings) -> Engine:
-    """An engine by name; stand-in oracles (not DFT) say so in every label they make."""
+def make_engine(name: str, **options) -> Engine:
+    """An engine by name, built with its options (the campaign's ``labelling.options``).
+
+    Stand-in oracles (chgnet, tblite) say ``is_dft=False`` in every label they make.
+    """
     if name == "chgnet":
-        from perovflow.engines.chgnet import CHGNetEngine
-
-        return CHGNetEngine(**settings)
-    raise ValueError(f"labelling.engine: unknown engine {name!r}; allowed: {', '.join(ENGINES)}")
+        from perovflow.engines.chgnet import CHGNetEngine as engine_class
+    elif name == "tblite":
+        from perovflow.engines.tblite import TBLiteEngine as engine_class
+    elif name == "cp2k":
+        from perovflow.engines.cp2k import Cp2kEngine as engine_class
+    elif name == "fhi-aims":
+        from perovflow.engines.aims import AimsEngine as engine_class
+    else:
+        raise ValueError(f"labelling.engine: unknown engine {name!r}; allowed: {', '.join(ENGINES)}")
+    try:
+        return engine_class(**options)
+    except TypeError as exc:
+        raise ValueError(f"labelling.options: {exc}") from None
 
 
 __all__ = ["Engine", "EngineError", "Label", "Relaxation", "settings_hash", "make_engine", "ENGINES"]

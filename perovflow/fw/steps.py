@@ -65,7 +65,7 @@ def fit_and_evaluate(store: Store, campaign: Campaign, batches: list[list[str]],
     """Fit KRR on the labelled structures of ``batches``, test it, store it as version batch+1."""
     from perovflow.engines import make_engine
 
-    engine = make_engine(campaign.labelling["engine"])
+    engine = make_engine(campaign.labelling["engine"], **campaign.labelling["options"])
     descriptor_hash = descriptor_for(campaign).settings.hash
     wanted = [sid for chosen in batches for sid in chosen]
     train_energy = store.energies(wanted, engine.name, engine.settings_hash)

@@ -117,7 +117,7 @@ class LabelTask(PerovflowTask):
         from perovflow.engines import make_engine
 
         store, campaign = store_for(fw_spec), campaign_of(fw_spec)
-        engine = make_engine(campaign.labelling["engine"])
+        engine = make_engine(campaign.labelling["engine"], **campaign.labelling["options"])
         worker = f"{socket.gethostname()}:{os.getpid()}"
         done, reused, failures = 0, 0, []
         for sid in self["structure_ids"]:
