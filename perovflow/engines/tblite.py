@@ -1,0 +1,117 @@
+"""GFN1-xTB from tblite as a stand-in oracle (not DFT): a real, cheap in-process SCF.
+
+Labels carry ``engine="tblite-gfn1"`` and ``is_dft=False``. Because tblite really
+iterates an SCF and raises when it does not converge, it exercises the failure paths
+of the workflow (an ``EngineError`` with the library's own message) without a DFT code.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.calculator import CalculatorError
+
+from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
+
+METHODS = ("GFN1-xTB", "GFN2-xTB", "IPEA1-xTB")
+
+
+class TBLiteEngine:
+    name = "tblite-gfn1"
+    is_dft = False
+
+    def __init__(self, method: str = "GFN1-xTB", accuracy: float = 1.0,
+                 electronic_temperature: float = 300.0, max_iterations: int = 250, threads: int = 1):
+        if method not in METHODS:
+            raise ValueError(f"tblite.method: {method!r}; allowed: {', '.join(METHODS)}")
+        if accuracy <= 0:
+            raise ValueError(f"tblite.accuracy must be positive, got {accuracy}")
+        if electronic_temperature < 0:
+            raise ValueError(f"tblite.electronic_temperature must be >= 0 K, got {electronic_temperature}")
+        if max_iterations < 1:
+            raise ValueError(f"tblite.max_iterations must be at least 1, got {max_iterations}")
+        if threads < 1:
+            raise ValueError(f"tblite.threads must be at least 1, got {threads}")
+        self.method = method
+        self.accuracy = accuracy
+        self.electronic_temperature = electronic_temperature
+        self.max_iterations = max_iterations
+        # not physics, so not in ``settings``: OpenMP threads of tblite's library
+        self.threads = threads
+        if method != "GFN1-xTB":
+            self.name = f"tblite-{method.split('-')[0].lower()}"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"method": self.method, "accuracy": self.accuracy,
+                "electronic_temperature": self.electronic_temperature,
+                "max_iterations": self.max_iterations}
+
+    @property
+    def settings_hash(self) -> str:
+        return settings_hash(self.name, self.settings)
+
+    def _calculator(self):
+        from tblite.ase import TBLite
+
+        return TBLite(method=self.method, accuracy=self.accuracy,
+                      electronic_temperature=self.electronic_temperature,
+                      max_iterations=self.max_iterations, verbosity=0)
+
+    def _thread_limit(self):
+        # With two busy cores, tblite's default of one OpenMP thread per core ran up to
+        # ten times slower than one thread; the limit holds only while tblite computes.
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=self.threads, user_api="openmp")
+
+    def single_point(self, atoms: Atoms) -> Label:
+        if not np.all(np.isfinite(atoms.positions)):
+            raise EngineError("structure has non-finite positions")
+        start = time.perf_counter()
+        work = atoms.copy()
+        work.calc = self._calculator()
+        with _as_engine_error(), self._thread_limit():
+            energy = float(work.get_potential_energy())
+            forces = np.asarray(work.get_forces(), dtype=float)
+            stress = np.asarray(work.get_stress(), dtype=float) if all(work.pbc) else None
+        return Label(energy=energy, forces=forces, stress=stress, engine=self.name,
+                     is_dft=False, seconds=time.perf_counter() - start)
+
+    def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
+        from ase.optimize import BFGS
+
+        work = atoms.copy()
+        work.calc = self._calculator()
+        structures: list[Atoms] = []
+        labels: list[Label] = []
+
+        def record() -> None:
+            labels.append(Label(energy=float(work.get_potential_energy()),
+                                forces=np.asarray(work.get_forces(), float), engine=self.name))
+            structures.append(work.copy())
+
+        optimizer = BFGS(work, logfile=None)
+        optimizer.attach(record, interval=1)
+        with _as_engine_error(prefix=lambda: f"relaxation step {len(labels)}: "), self._thread_limit():
+            converged = bool(optimizer.run(fmax=fmax, steps=max_steps))
+        return Relaxation(structures=structures, labels=labels, converged=converged)
+
+
+@contextmanager
+def _as_engine_error(prefix: Callable[[], str] = lambda: "") -> Iterator[None]:
+    """Turns tblite's failures (SCF not converged, bad input) into EngineError with its message."""
+    try:
+        yield
+    except CalculatorError as error:
+        # ASE's tblite calculator wraps the library's RuntimeError as CalculationFailed and
+        # bad input as InputError; both are CalculatorErrors.
+        raise EngineError(f"{prefix()}tblite: {error}") from error
+    except Exception as error:
+        if type(error).__module__.startswith("tblite"):
+            raise EngineError(f"{prefix()}tblite: {error}") from error
+        raise
