@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from perovflow.processes import process_alive
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 27027
 DEFAULT_HOME = Path(os.environ.get("PEROVFLOW_HOME", Path.home() / ".perovflow"))
@@ -45,21 +47,6 @@ def default_storage() -> Path:
 def _state_path(storage: Path) -> Path:
     # beside the WiredTiger folder, not in it: the server owns everything inside
     return storage.parent / f"{storage.name}.{STATE_FILE}"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child of ours counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
 
 
 def port_accepts(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -93,7 +80,7 @@ def status(storage: Path | None = None) -> ServerState | None:
     if not path.exists():
         return None
     state = ServerState(**json.loads(path.read_text()))
-    if _pid_alive(state.pid) and port_accepts(state.host, state.port):
+    if process_alive(state.pid) and port_accepts(state.host, state.port):
         return state
     return None
 
@@ -154,12 +141,12 @@ def stop(storage: Path | None = None, timeout: float = 30.0) -> ServerState | No
     if not path.exists():
         return None
     state = ServerState(**json.loads(path.read_text()))
-    if _pid_alive(state.pid):
+    if process_alive(state.pid):
         os.kill(state.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
-        while _pid_alive(state.pid) and time.monotonic() < deadline:
+        while process_alive(state.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        if _pid_alive(state.pid):
+        if process_alive(state.pid):
             os.kill(state.pid, signal.SIGKILL)
         try:  # reap it when it is our own child (tests start and stop in one process)
             os.waitpid(state.pid, os.WNOHANG)

@@ -1,35 +1,19 @@
 """The custodian job that runs FHI-aims with the user's command (``srun aims.x``, ...)."""
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
-import signal
 import subprocess
 from pathlib import Path
 
 from custodian.custodian import Job
 
 from perovflow.engines.aims.guard import check_numerical_only
+from perovflow.processes import stop_process_group
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY
 from perovflow.engines.aims.restart import ABORT_FILES, OUTPUT, ORIGINAL_SUFFIX, prepare_restart
 
 PID_FILE = "aims.pid"
-
-
-def process_alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie, finished but not reaped, counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 class AimsJob(Job):
@@ -95,18 +79,5 @@ class AimsJob(Job):
         (Path(directory) / PID_FILE).unlink(missing_ok=True)
 
     def terminate(self, directory: str = "./") -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        # the group was created for this process alone (start_new_session): this reaches
-        # the MPI launcher's children but nothing else on the machine
-        for sig, wait in ((signal.SIGTERM, self.term_timeout), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        if self._process is not None:
+            stop_process_group(self._process, self.term_timeout)

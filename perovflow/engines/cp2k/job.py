@@ -1,6 +1,6 @@
 """custodian's ``Cp2kJob``, made to stop only the CP2K process it started.
 
-The stock ``Cp2kJob.terminate`` runs ``killall`` on the executable's name, which would
+The stock ``Cp2kJob.terminate`` kills processes by the executable's name, which would
 also kill every other CP2K run of every user and worker on the node. This job starts
 CP2K in a new process group and signals that group by its id (``mpirun`` and its ranks
 share it), then waits, escalating to SIGKILL only for its own group.
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import subprocess
 from pathlib import Path
 
 from custodian.cp2k.jobs import Cp2kJob
 
 from perovflow.engines.cp2k.inputs import INPUT, OUTPUT, STDERR
+from perovflow.processes import stop_process_group
 
 
 class PidCp2kJob(Cp2kJob):
@@ -45,20 +45,8 @@ class PidCp2kJob(Cp2kJob):
         return None if self._process is None else self._process.pid
 
     def terminate(self, directory: str = "./") -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        group = process.pid  # start_new_session made the child the leader of its own group
-        for sig, wait in ((signal.SIGTERM, self.term_timeout), (signal.SIGKILL, None)):
-            try:
-                os.killpg(group, sig)
-            except ProcessLookupError:
-                return
-            try:
-                process.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        if self._process is not None:
+            stop_process_group(self._process, self.term_timeout, kill_timeout=None)
 
     def as_dict(self) -> dict:
         return {"@module": type(self).__module__, "@class": type(self).__name__,

@@ -15,7 +15,8 @@ from perovflow.engines.aims.engine import AimsEngine
 from perovflow.engines.aims.guard import control_value
 from perovflow.engines.aims.inputs import read_geometry
 from perovflow.engines.aims.handlers import FrozenRunHandler, ScfConvergenceHandler
-from perovflow.engines.aims.job import AimsJob, process_alive
+from perovflow.engines.aims.job import AimsJob
+from perovflow.processes import process_alive
 from perovflow.engines.aims.outputs import read_aims_output
 from perovflow.engines.base import Engine, EngineError
 
