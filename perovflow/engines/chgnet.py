@@ -6,14 +6,13 @@ runs all its Fireworks in one process) because loading takes ~1.5 s.
 """
 from __future__ import annotations
 
-import time
 from functools import lru_cache
 from typing import Any
 
-import numpy as np
 from ase import Atoms
 
-from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
+from perovflow.engines.ase_driver import calculator_label, calculator_relaxation
+from perovflow.engines.base import Label, Relaxation, settings_hash
 
 
 @lru_cache(maxsize=2)
@@ -42,30 +41,7 @@ class CHGNetEngine:
         return settings_hash(self.name, self.settings)
 
     def single_point(self, atoms: Atoms) -> Label:
-        if not np.all(np.isfinite(atoms.positions)):
-            raise EngineError("structure has non-finite positions")
-        start = time.perf_counter()
-        work = atoms.copy()
-        work.calc = _calculator(self.model_version)
-        energy = float(work.get_potential_energy())
-        forces = np.asarray(work.get_forces(), dtype=float)
-        stress = np.asarray(work.get_stress(), dtype=float) if all(work.pbc) else None
-        return Label(energy=energy, forces=forces, stress=stress, engine=self.name,
-                     is_dft=False, seconds=time.perf_counter() - start)
+        return calculator_label(atoms, _calculator(self.model_version), self.name, self.is_dft)
 
     def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
-        from ase.optimize import BFGS
-
-        work = atoms.copy()
-        work.calc = _calculator(self.model_version)
-        structures, labels = [], []
-
-        def record():
-            labels.append(Label(energy=float(work.get_potential_energy()),
-                                forces=np.asarray(work.get_forces(), float), engine=self.name))
-            structures.append(work.copy())
-
-        optimizer = BFGS(work, logfile=None)
-        optimizer.attach(record, interval=1)
-        converged = bool(optimizer.run(fmax=fmax, steps=max_steps))
-        return Relaxation(structures=structures, labels=labels, converged=converged)
+        return calculator_relaxation(atoms, _calculator(self.model_version), self.name, fmax, max_steps)

@@ -6,15 +6,14 @@ of the workflow (an ``EngineError`` with the library's own message) without a DF
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 from ase import Atoms
 from ase.calculators.calculator import CalculatorError
 
+from perovflow.engines.ase_driver import calculator_label, calculator_relaxation
 from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
 
 METHODS = ("GFN1-xTB", "GFN2-xTB", "IPEA1-xTB")
@@ -70,36 +69,15 @@ class TBLiteEngine:
         return threadpool_limits(limits=self.threads, user_api="openmp")
 
     def single_point(self, atoms: Atoms) -> Label:
-        if not np.all(np.isfinite(atoms.positions)):
-            raise EngineError("structure has non-finite positions")
-        start = time.perf_counter()
-        work = atoms.copy()
-        work.calc = self._calculator()
-        with _as_engine_error(), self._thread_limit():
-            energy = float(work.get_potential_energy())
-            forces = np.asarray(work.get_forces(), dtype=float)
-            stress = np.asarray(work.get_stress(), dtype=float) if all(work.pbc) else None
-        return Label(energy=energy, forces=forces, stress=stress, engine=self.name,
-                     is_dft=False, seconds=time.perf_counter() - start)
+        with self._thread_limit():
+            return calculator_label(atoms, self._calculator(), self.name, self.is_dft, guard=_as_engine_error())
 
     def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
-        from ase.optimize import BFGS
+        def guard(labels: list[Label]):
+            return _as_engine_error(prefix=lambda: f"relaxation step {len(labels)}: ")
 
-        work = atoms.copy()
-        work.calc = self._calculator()
-        structures: list[Atoms] = []
-        labels: list[Label] = []
-
-        def record() -> None:
-            labels.append(Label(energy=float(work.get_potential_energy()),
-                                forces=np.asarray(work.get_forces(), float), engine=self.name))
-            structures.append(work.copy())
-
-        optimizer = BFGS(work, logfile=None)
-        optimizer.attach(record, interval=1)
-        with _as_engine_error(prefix=lambda: f"relaxation step {len(labels)}: "), self._thread_limit():
-            converged = bool(optimizer.run(fmax=fmax, steps=max_steps))
-        return Relaxation(structures=structures, labels=labels, converged=converged)
+        with self._thread_limit():
+            return calculator_relaxation(atoms, self._calculator(), self.name, fmax, max_steps, guard=guard)
 
 
 @contextmanager
