@@ -26,14 +26,28 @@ def learning_curve(db: Database, campaign: str) -> list[dict[str, Any]]:
     return rows
 
 
+def fizzle_reason(db: Database, fw_id: int) -> str | None:
+    """Last line of the exception FireWorks stored with the Firework's latest fizzled launch."""
+    launch = db.launches.find_one({"fw_id": fw_id, "state": "FIZZLED"}, {"action": 1},
+                                  sort=[("launch_id", -1)])
+    trace = (((launch or {}).get("action") or {}).get("stored_data") or {}).get("_exception", {})
+    lines = [line for line in str(trace.get("_stacktrace", "")).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else None
+
+
 def summary(db: Database, campaign: str) -> dict[str, Any]:
     structures = Counter(doc["role"] for doc in db.structures.find({"campaign": campaign}, {"role": 1}))
     calculations = Counter(
         (doc["engine"], doc["status"]) for doc in db.calculations.find({"campaign": campaign}, {"engine": 1, "status": 1})
     )
     fizzled = [
-        {"fw_id": doc["fw_id"], "name": doc.get("name")}
+        {"fw_id": doc["fw_id"], "name": doc.get("name"), "reason": fizzle_reason(db, doc["fw_id"])}
         for doc in db.fireworks.find({"spec.campaign.name": campaign, "state": "FIZZLED"}, {"fw_id": 1, "name": 1})
+    ]
+    failed_labels = [
+        {"structure_id": doc["structure_id"], "engine": doc["engine"], "reason": doc.get("reason")}
+        for doc in db.calculations.find({"campaign": campaign, "status": "failed"},
+                                        {"structure_id": 1, "engine": 1, "reason": 1})
     ]
     return {
         "campaign": campaign,
@@ -41,6 +55,7 @@ def summary(db: Database, campaign: str) -> dict[str, Any]:
         "structures": dict(structures),
         "labels": {f"{engine}/{status}": n for (engine, status), n in sorted(calculations.items())},
         "fizzled": fizzled,
+        "failed_labels": failed_labels,
         "learning_curve": learning_curve(db, campaign),
     }
 
@@ -51,13 +66,15 @@ def format_summary(info: dict[str, Any]) -> str:
     lines.append(f"  jobs:       {jobs}")
     lines.append("  structures: " + (", ".join(f"{r} {n}" for r, n in sorted(info["structures"].items())) or "none"))
     lines.append("  labels:     " + (", ".join(f"{k} {n}" for k, n in info["labels"].items()) or "none"))
-    if any(not row["is_dft"] for row in info["learning_curve"]) or any(
-        "chgnet" in key for key in info["labels"]
-    ):
-        lines.append("  note:       labels from a stand-in oracle (CHGNet), not DFT")
+    stand_ins = sorted({row["engine"] for row in info["learning_curve"] if row["is_dft"] is False})
+    if stand_ins:
+        lines.append(f"  note:       labels from a stand-in oracle ({', '.join(stand_ins)}), not DFT")
     if info["fizzled"]:
-        lines.append(f"  failed jobs (campaign went on without them): "
-                     + ", ".join(f"{f['fw_id']} {f['name']}" for f in info["fizzled"][:10]))
+        lines.append(f"  failed jobs ({len(info['fizzled'])}; the campaign went on without them):")
+        lines.extend(f"    fw {f['fw_id']} {f['name']}: {f['reason']}" for f in info["fizzled"][:10])
+    if info["failed_labels"]:
+        lines.append(f"  failed labels ({len(info['failed_labels'])}, not in any training set):")
+        lines.extend(f"    {f['structure_id'][:12]} {f['engine']}: {f['reason']}" for f in info["failed_labels"][:10])
     if info["learning_curve"]:
         lines.append("  learning curve (test-set energy error, meV/atom):")
         lines.append("    version  batch  n_train  n_test      MAE     RMSE")

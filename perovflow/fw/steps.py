@@ -61,6 +61,36 @@ def _rows(ids: list[str], all_ids: list[str], features: np.ndarray) -> np.ndarra
     return features[[index[sid] for sid in ids]]
 
 
+def label_structures(store: Store, engine, structure_ids: list[str],
+                     fw_id: int | None = None) -> tuple[int, int, list[str]]:
+    """Single-point labels of ``structure_ids`` into the store, skipping what the engine
+    (with these settings) already labelled. A failure is stored as a ``failed`` calculation
+    with its reason and the loop goes on. Returns (labelled, reused, failure messages)."""
+    import os
+    import socket
+
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    done, reused, failures = 0, 0, []
+    for sid in structure_ids:
+        if store.find_calculation(sid, engine.name, engine.settings_hash) is not None:
+            reused += 1
+            continue
+        atoms = store.structures([sid])[0]
+        try:
+            label = engine.single_point(atoms)
+        except Exception as exc:
+            failures.append(f"{sid}: {exc}")
+            store.add_calculation(sid, engine.name, engine.settings_hash,
+                                  {"reason": str(exc), "worker": worker, "is_dft": engine.is_dft},
+                                  status="failed", fw_id=fw_id)
+            continue
+        result = label.as_dict()
+        result.update({"settings": engine.settings, "worker": worker})
+        store.add_calculation(sid, engine.name, engine.settings_hash, result, fw_id=fw_id)
+        done += 1
+    return done, reused, failures
+
+
 def fit_and_evaluate(store: Store, campaign: Campaign, batches: list[list[str]], batch: int) -> int:
     """Fit KRR on the labelled structures of ``batches``, test it, store it as version batch+1."""
     from perovflow.engines import make_engine

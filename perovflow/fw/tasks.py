@@ -8,8 +8,6 @@ dict) and ``_perovflow_db`` ({uri, database}); a worker's ``env.perovflow_db`` (
 """
 from __future__ import annotations
 
-import os
-import socket
 import time
 from typing import Any
 
@@ -115,28 +113,11 @@ class LabelTask(PerovflowTask):
 
     def run_task(self, fw_spec):
         from perovflow.engines import make_engine
+        from perovflow.fw.steps import label_structures
 
         store, campaign = store_for(fw_spec), campaign_of(fw_spec)
         engine = make_engine(campaign.labelling["engine"], **campaign.labelling["options"])
-        worker = f"{socket.gethostname()}:{os.getpid()}"
-        done, reused, failures = 0, 0, []
-        for sid in self["structure_ids"]:
-            if store.find_calculation(sid, engine.name, engine.settings_hash) is not None:
-                reused += 1
-                continue
-            atoms = store.structures([sid])[0]
-            try:
-                label = engine.single_point(atoms)
-            except Exception as exc:  # recorded, then the Firework fizzles with the reason
-                failures.append(f"{sid}: {exc}")
-                store.add_calculation(sid, engine.name, engine.settings_hash,
-                                      {"reason": str(exc), "worker": worker, "is_dft": engine.is_dft},
-                                      status="failed")
-                continue
-            result = label.as_dict()
-            result.update({"settings": engine.settings, "worker": worker})
-            store.add_calculation(sid, engine.name, engine.settings_hash, result)
-            done += 1
+        done, reused, failures = label_structures(store, engine, self["structure_ids"])
         if failures:
             raise RuntimeError(f"{len(failures)} label(s) failed: " + "; ".join(failures[:5]))
         return FWAction(stored_data={"labelled": done, "reused": reused})

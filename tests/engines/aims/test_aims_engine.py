@@ -263,3 +263,22 @@ def test_giving_up_raises_engine_error_with_the_corrections(tmp_path, species_di
     with pytest.raises(EngineError, match="ScfConvergenceHandler gave up after 0 corrections") as info:
         engine.single_point(water())
     assert info.value.corrections == []
+
+
+def test_corrected_label_is_stored_once_with_its_correction(tmp_path, species_dir, fake_aims, mongo_db):
+    from perovflow.db.store import Store
+    from perovflow.fw.steps import label_structures
+
+    log = fake_aims("scf", "singlepoint.out")
+    engine = engine_for(SP_SETTINGS, fake_aims, species_dir, tmp_path)
+    store = Store(mongo_db, "fake-aims")
+    store.ensure_indexes()
+    ids = store.add_structures([water()], role="pool")
+
+    assert label_structures(store, engine, ids) == (1, 0, [])
+    assert label_structures(store, engine, ids) == (0, 1, [])  # a rerun of the job reuses it
+    docs = list(mongo_db.calculations.find({"campaign": "fake-aims"}))
+    assert len(docs) == 1 and docs[0]["status"] == "completed" and docs[0]["is_dft"] is True
+    assert [c["handler"] for c in docs[0]["corrections"]] == ["ScfConvergenceHandler"]
+    assert docs[0]["engine"] == "fhi-aims" and docs[0]["settings_hash"] == engine.settings_hash
+    assert len(log.read_text().split()) == 2  # one failed run, one corrected run, nothing more
