@@ -110,7 +110,7 @@ def cmd_run(args) -> int:
 
     from perovflow.analysis.summary import format_summary, job_states, summary
     from perovflow.db.connection import launchpad
-    from perovflow.runner import SubmitError, start_workers, submit, wait_for
+    from perovflow.runner import SubmitError, rerun_stranded, start_workers, submit, wait_for
 
     campaign = _load(args.file)
     if campaign is None:
@@ -124,7 +124,9 @@ def cmd_run(args) -> int:
         if not args.resume:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        print(f"resuming campaign {campaign.name}")
+        stranded = rerun_stranded(target, campaign.name)
+        print(f"resuming campaign {campaign.name}" + (f": {len(stranded)} interrupted job(s) set to run again "
+                                                      f"(fw_id {', '.join(map(str, stranded))})" if stranded else ""))
     run_dir = Path(args.run_dir or f"runs/{campaign.name}")
     workers = start_workers(args.workers, target, run_dir)
     print(f"{args.workers} rlaunch workers running in {run_dir}/worker_*/ (logs: rlaunch.log)")
@@ -204,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--run-dir", help="where workers run (default runs/<campaign>)")
     run.add_argument("--again", action="store_true", help="submit although the campaign exists")
     run.add_argument("--replace", action="store_true", help="delete the campaign's jobs and data first")
-    run.add_argument("--resume", action="store_true", help="campaign exists: just run workers on it")
+    run.add_argument("--resume", action="store_true",
+                     help="campaign exists: run workers on it; jobs left RUNNING by stopped workers run again "
+                          "(only use it when no other worker runs this campaign)")
     run.add_argument("--json", help="also write the summary as JSON here")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_target_options(run)
@@ -221,6 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_pool_parser(commands)
+    try:
+        from perovflow.selection.cli import add_select_parser
+    except ImportError:
+        pass
+    else:
+        add_select_parser(commands)
+    try:
+        from perovflow.ccd.cli import add_ccd_parser
+    except ImportError:
+        pass
+    else:
+        add_ccd_parser(commands)
     return parser
 
 

@@ -90,6 +90,50 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "alpha": Field(_positive_number, "a positive number (seed: 1e-5)", default=1e-5),
         "gamma": Field(_positive_number, "a positive number (seed: 4.279e-2)", default=4.279e-2),
     },
+    # two-stage active learning and the relaxation test (seed 000, IV.B)
+    "active": {
+        "enabled": Field(lambda v: isinstance(v, bool), "true or false (false: initial dataset only)", default=True),
+        "starts_per_phase": Field(_positive_int, "a positive integer: ML relaxations per phase and iteration (seed: 25)",
+                                  default=25),
+        "per_phase": Field(_positive_int, "a positive integer: DFT relaxations per phase and iteration (seed: 2)",
+                           default=2),
+        "threshold_mev": Field(_positive_number, "a positive number: GPR sigma threshold in meV/atom (seed: 0.5)",
+                               default=0.5),
+        "threshold_drop": Field(lambda v: _positive_number(v) and v < 1,
+                                "a number in (0, 1): relative drop of a phase's threshold when fewer than "
+                                "per_phase of its relaxations cross it (seed: 0.2)", default=0.2),
+        "ml_fmax": Field(_positive_number, "a positive number in eV/Å (seed: 0.005)", default=0.005),
+        "ml_max_steps": Field(_positive_int, "a positive integer (seed: 200)", default=200),
+        "dft_fmax": Field(_positive_number, "a positive number in eV/Å: stage-1 DFT relaxations (seed: 0.1)",
+                          default=0.1),
+        "dft_max_steps": Field(_positive_int, "a positive integer: step limit of stage-1 DFT relaxations", default=100),
+        "stage2_dft_steps": Field(_positive_int, "a positive integer: DFT steps per stage-2 relaxation (seed: 5)",
+                                  default=5),
+        "stage1_iterations": Field(_positive_int, "a positive integer: most stage-1 iterations", default=20),
+        "stage2_iterations": Field(_positive_int, "a positive integer: most stage-2 iterations", default=10),
+        "plateau_mev": Field(_non_negative_number, "a non-negative number: a stage ends when the relaxation-test "
+                             "MAE improves by less than this (meV/atom) over plateau_window iterations", default=0.1),
+        "plateau_window": Field(_positive_int, "a positive integer (iterations)", default=2),
+        "min_convergence": Field(lambda v: isinstance(v, (int, float)) and 0 <= v <= 1,
+                                 "a number in [0, 1]: share of converged test relaxations before stage 1 may end",
+                                 default=0.95),
+        "label_budget": Field(_non_negative_int, "a non-negative integer: most labels for active learning "
+                              "(0: no limit)", default=0),
+        "test_per_phase": Field(_positive_int, "a positive integer: relaxation-test structures per phase (seed: 25)",
+                                default=25),
+        "test_fmax": Field(_positive_number, "a positive number in eV/Å: the engine's relaxation-test fmax",
+                           default=0.01),
+        "test_max_steps": Field(_positive_int, "a positive integer: the engine's relaxation-test step limit",
+                                default=200),
+        "seed": Field(_non_negative_int, "a non-negative integer", default=0),
+    },
+    "prune": {
+        "enabled": Field(lambda v: isinstance(v, bool), "true or false", default=True),
+        "keep_fraction": Field(lambda v: _positive_number(v) and v <= 1,
+                               "a number in (0, 1]: share of relaxation snapshots kept (one per k-means cluster)",
+                               default=0.5),
+        "seed": Field(_non_negative_int, "a non-negative integer", default=0),
+    },
 }
 
 TOP_LEVEL = {"campaign", "phases", *SCHEMA}
@@ -106,6 +150,8 @@ class Campaign:
     selection: dict[str, Any] = field(default_factory=dict)
     labelling: dict[str, Any] = field(default_factory=dict)
     model: dict[str, Any] = field(default_factory=dict)
+    active: dict[str, Any] = field(default_factory=lambda: _check_section("active", {}))
+    prune: dict[str, Any] = field(default_factory=lambda: _check_section("prune", {}))
 
     @property
     def species(self) -> tuple[str, ...]:

@@ -40,7 +40,9 @@ def remove_campaign(lp, name: str) -> dict[str, int]:
         store.feature_files.delete(doc["file_id"])
     for doc in lp.db.models.find({"campaign": name}, {"file_id": 1}):
         store.model_files.delete(doc["file_id"])
-    for collection in ("structures", "calculations", "features", "models", "selections", "al_iterations"):
+    from perovflow.db.store import COLLECTIONS
+
+    for collection in COLLECTIONS:
         removed[collection] = lp.db[collection].delete_many({"campaign": name}).deleted_count
     return removed
 
@@ -70,6 +72,17 @@ def submit(campaign: Campaign, target: DatabaseTarget, again: bool = False,
     Store(lp.db, campaign.name).ensure_indexes()
     mapping = lp.add_wf(workflow)
     return sorted(mapping.values())
+
+
+def rerun_stranded(target: DatabaseTarget, campaign: str) -> list[int]:
+    """Put the campaign's RUNNING/RESERVED Fireworks back to READY: after every worker and
+    the database were stopped, nobody runs them any more. Their tasks reuse what is stored."""
+    lp = launchpad(target)
+    stranded = [doc["fw_id"] for doc in lp.fireworks.find(
+        {"spec.campaign.name": campaign, "state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
+    for fw_id in stranded:
+        lp.rerun_fw(fw_id)
+    return stranded
 
 
 def rlaunch_command(launchpad_file: Path, sleep: int = 1, fworker_file: Path | None = None) -> list[str]:

@@ -15,8 +15,15 @@ def test_demo_campaign_parses_with_seed_defaults():
     assert campaign.descriptor["n_grid"] == 50  # Table S1 default filled in
 
 
+@pytest.mark.parametrize("path", ["workflows/demo.yaml", "workflows/cssn_clbri3.yaml", "workflows/cspb_clbr3.yaml"])
+def test_shipped_campaigns_parse_with_active_learning(path):
+    campaign = load_campaign(path)
+    assert campaign.active["enabled"] and campaign.prune["enabled"]
+    assert campaign.active["threshold_mev"] == 0.5 and campaign.active["ml_fmax"] == 0.005  # seed IV.B
+
+
 @pytest.mark.parametrize("change, field, allowed", [
-    ({"colour": "red"}, "colour", "allowed: campaign"),
+    ({"colour": "red"}, "colour", "allowed: active, campaign"),
     ({"pool": {"per_composition": -3}}, "pool.per_composition", "positive integer"),
     ({"pool": {"perc_omposition": 3}}, "pool.perc_omposition", "allowed: per_composition"),
     ({"system": {"a": "Cs", "b": "Pb", "x": ["Cl", "Xx"]}}, "system", "Xx"),
@@ -27,6 +34,9 @@ def test_demo_campaign_parses_with_seed_defaults():
     ({"phases": ["Pm-3m", "P1"]}, "phases", "P1"),
     ({"selection": {"clusters": 0}}, "selection.clusters", "positive integer"),
     ({"model": {"alpha": "small"}}, "model.alpha", "positive number"),
+    ({"active": {"threshold_drop": 1.5}}, "active.threshold_drop", "a number in (0, 1)"),
+    ({"active": {"treshold_mev": 0.5}}, "active.treshold_mev", "allowed: enabled, starts_per_phase"),
+    ({"prune": {"keep_fraction": 0}}, "prune.keep_fraction", "a number in (0, 1]"),
 ])
 def test_bad_fields_are_named(change, field, allowed):
     data = small_campaign()

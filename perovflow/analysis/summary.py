@@ -35,6 +35,28 @@ def fizzle_reason(db: Database, fw_id: int) -> str | None:
     return lines[-1].strip() if lines else None
 
 
+def labels_by_stage(db: Database, campaign: str) -> dict[str, int]:
+    """Completed labels per purpose: initial single points, stage-1/2 relaxation steps, and
+    the relaxation test's engine relaxations."""
+    counts = Counter(doc.get("purpose") or "initial" for doc in db.calculations.find(
+        {"campaign": campaign, "status": "completed"}, {"purpose": 1}))
+    return dict(sorted(counts.items()))
+
+
+def active_learning(db: Database, campaign: str) -> list[dict[str, Any]]:
+    rows = []
+    for doc in db.al_iterations.find({"campaign": campaign}).sort("iteration", 1):
+        test = doc.get("relaxation_test") or {}
+        rows.append({
+            "iteration": doc["iteration"], "stage": doc.get("stage"), "model_version": doc.get("refit_version",
+                                                                                               doc.get("model_version")),
+            "thresholds_mev": doc.get("thresholds_mev"), "acquisitions": len(doc.get("acquisitions") or []),
+            "convergence": test.get("convergence"), "mae_mev": test.get("mae_mev"), "n_test": test.get("n"),
+            "next_stage": doc.get("next_stage"), "n_kept": doc.get("n_kept"), "n_snapshots": doc.get("n_snapshots"),
+        })
+    return rows
+
+
 def summary(db: Database, campaign: str) -> dict[str, Any]:
     structures = Counter(doc["role"] for doc in db.structures.find({"campaign": campaign}, {"role": 1}))
     calculations = Counter(
@@ -57,6 +79,8 @@ def summary(db: Database, campaign: str) -> dict[str, Any]:
         "fizzled": fizzled,
         "failed_labels": failed_labels,
         "learning_curve": learning_curve(db, campaign),
+        "labels_by_stage": labels_by_stage(db, campaign),
+        "active_learning": active_learning(db, campaign),
     }
 
 
@@ -77,8 +101,22 @@ def format_summary(info: dict[str, Any]) -> str:
         lines.extend(f"    {f['structure_id'][:12]} {f['engine']}: {f['reason']}" for f in info["failed_labels"][:10])
     if info["learning_curve"]:
         lines.append("  learning curve (test-set energy error, meV/atom):")
-        lines.append("    version  batch  n_train  n_test      MAE     RMSE")
+        lines.append("    version  stage      n_train  n_test      MAE     RMSE")
         for row in info["learning_curve"]:
-            lines.append(f"    {row['version']:>7}  {row['batch']!s:>5}  {row['n_train']!s:>7}  {row['n_test']!s:>6}"
+            step = f"batch {row['batch']}" if row["batch"] is not None else str(row["stage"])
+            lines.append(f"    {row['version']:>7}  {step:<9}  {row['n_train']!s:>7}  {row['n_test']!s:>6}"
                          f"  {row['mae']:7.3f}  {row['rmse']:7.3f}")
+    if info.get("active_learning"):
+        lines.append("  labels per stage: " + ", ".join(f"{k} {n}" for k, n in info["labels_by_stage"].items()))
+        lines.append("  active learning (relaxation test: share converged, MAE of relaxed energies in meV/atom):")
+        lines.append("    iter  stage    model  acquired  thresholds (meV/atom)   converged      MAE  next")
+        for row in info["active_learning"]:
+            thresholds = ",".join(f"{t:.3g}" for t in (row["thresholds_mev"] or {}).values()) or "-"
+            conv = "-" if row["convergence"] is None else f"{row['convergence']:.0%}"
+            mae = "-" if row["mae_mev"] is None else f"{row['mae_mev']:.3f}"
+            label = "final" if row["stage"] == "final" else str(row["iteration"])
+            lines.append(f"    {label:>5}  {row['stage'] or '-':<7} {row['model_version']!s:>5}  {row['acquisitions']:>8}"
+                         f"  {thresholds:<22} {conv:>9}  {mae:>7}  {row['next_stage'] or ''}")
+            if row["stage"] == "final":
+                lines.append(f"           pruned: kept {row['n_kept']} of {row['n_snapshots']} relaxation snapshots")
     return "\n".join(lines)

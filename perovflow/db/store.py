@@ -20,7 +20,7 @@ from pymongo import ASCENDING, DESCENDING, MongoClient
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-COLLECTIONS = ("structures", "calculations", "features", "models", "selections", "al_iterations")
+COLLECTIONS = ("structures", "calculations", "features", "models", "selections", "al_iterations", "trajectories")
 
 
 def structure_id(atoms: Atoms) -> str:
@@ -100,6 +100,7 @@ class Store:
         db.models.create_index([("campaign", ASCENDING), ("version", ASCENDING)], unique=True)
         db.selections.create_index([("campaign", ASCENDING), ("name", ASCENDING)], unique=True)
         db.al_iterations.create_index([("campaign", ASCENDING), ("iteration", ASCENDING)], unique=True)
+        db.trajectories.create_index([("campaign", ASCENDING), ("key", ASCENDING)], unique=True)
 
     # structures -------------------------------------------------------------
     def add_structures(self, structures: Iterable[Atoms], role: str, parent: str | None = None) -> list[str]:
@@ -222,8 +223,15 @@ class Store:
         """Store a model as .npz in GridFS plus a JSON-able metadata document.
 
         ``version`` given: idempotent (a re-run of the same fit returns that version).
+        Arrays must be numeric, boolean or unicode: an ``object`` array would need pickle to
+        load, and loading never unpickles (:func:`_npz_load`). Build both parts of an
+        MBTR-KRR model with :func:`perovflow.models.saved.model_record`.
         """
         json.dumps(meta)  # metadata must be plain JSON: fail before writing anything
+        for name, array in arrays.items():
+            if np.asarray(array).dtype.hasobject:
+                raise TypeError(f"model array {name!r} has dtype object: it could only be loaded "
+                                "with pickle; store numbers or strings")
         if version is not None:
             existing = self.db.models.find_one({"campaign": self.campaign, "version": version})
             if existing is not None:
@@ -247,15 +255,63 @@ class Store:
                     self.model_files.delete(file_id)
                     return version
 
-    def load_model(self, version: int | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    def load_model(self, version: int | None = None,
+                   descriptor: Any = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and metadata of a model version (the latest when ``version`` is None).
+
+        ``descriptor`` (an :class:`~perovflow.descriptors.mbtr.MBTRSettings`) given: the
+        version must have been trained with exactly these settings, else
+        :class:`~perovflow.models.saved.DescriptorMismatch` names both hashes and the
+        differing fields. Nothing loaded is unpickled.
+        """
         query = {"campaign": self.campaign}
         if version is not None:
             query["version"] = version
         doc = self.db.models.find_one(query, sort=[("version", DESCENDING)])
         if doc is None:
             raise LookupError(f"campaign {self.campaign!r} has no model version {version or ''}".strip())
+        if descriptor is not None:
+            from perovflow.models.saved import DescriptorMismatch, check_descriptor
+
+            if "descriptor" not in doc:
+                raise DescriptorMismatch(f"model version {doc['version']} of campaign {self.campaign!r} "
+                                         f"records no descriptor settings; expected {descriptor.hash}")
+            check_descriptor(doc["descriptor"], doc.get("descriptor_hash"), descriptor)
         arrays = _npz_load(self.model_files.get(doc["file_id"]).read())
         return arrays, doc
 
     def models(self) -> list[dict]:
         return list(self.db.models.find({"campaign": self.campaign}, {"file_id": 0}).sort("version", ASCENDING))
+
+    # active learning --------------------------------------------------------
+    def update_iteration(self, iteration: int, fields: dict[str, Any]) -> None:
+        """Set fields of one active-learning iteration's record (created on first use)."""
+        self.db.al_iterations.update_one(
+            {"campaign": self.campaign, "iteration": iteration},
+            {"$set": {**fields, "updated": _now()},
+             "$setOnInsert": {"campaign": self.campaign, "iteration": iteration, "created": _now()}},
+            upsert=True,
+        )
+
+    def iteration(self, iteration: int) -> dict | None:
+        return self.db.al_iterations.find_one({"campaign": self.campaign, "iteration": iteration})
+
+    def iterations(self) -> list[dict]:
+        return list(self.db.al_iterations.find({"campaign": self.campaign}).sort("iteration", ASCENDING))
+
+    def update_trajectory(self, key: str, fields: dict[str, Any], push_snapshot: str | None = None) -> None:
+        """A relaxation trajectory run by an engine (``key`` names it within the campaign);
+        ``push_snapshot`` appends one labelled snapshot's structure id."""
+        update: dict[str, Any] = {
+            "$set": {**fields, "updated": _now()},
+            "$setOnInsert": {"campaign": self.campaign, "key": key, "created": _now()},
+        }
+        if push_snapshot is not None:
+            update["$push"] = {"snapshot_ids": push_snapshot}
+        self.db.trajectories.update_one({"campaign": self.campaign, "key": key}, update, upsert=True)
+
+    def trajectory(self, key: str) -> dict | None:
+        return self.db.trajectories.find_one({"campaign": self.campaign, "key": key})
+
+    def trajectories(self, **query: Any) -> list[dict]:
+        return list(self.db.trajectories.find({"campaign": self.campaign, **query}).sort("key", ASCENDING))

@@ -138,7 +138,19 @@ class FitTask(PerovflowTask):
         selection = store.selection("initial")
         version = fit_and_evaluate(store, campaign, selection["batches"][: batch + 1], batch)
         if not should_continue(store, campaign, batch, len(selection["batches"])):
-            return FWAction(stored_data={"model_version": version, "last_batch": True})
+            return FWAction(stored_data={"model_version": version, "last_batch": True},
+                            additions=_after_initial_stage(fw_spec, store, campaign))
         nxt = batch + 1
         return FWAction(stored_data={"model_version": version},
                         additions=batch_additions(fw_spec, selection["batches"][nxt], nxt))
+
+
+def _after_initial_stage(fw_spec: dict[str, Any], store: Store, campaign: Campaign):
+    """What follows the last initial fit: the relaxation test's engine relaxations and then
+    active learning, when the campaign asks for it."""
+    if not campaign.active["enabled"]:
+        return None
+    from perovflow.fw.active_steps import prepare_relaxation_test
+    from perovflow.fw.workflows import active_start_additions
+
+    return active_start_additions(fw_spec, prepare_relaxation_test(store, campaign))

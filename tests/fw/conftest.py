@@ -14,6 +14,7 @@ def small_campaign(name: str = "tiny", **overrides) -> dict:
         "pool": {"per_composition": 2, "test_per_composition": 1, "seed": 3, "chunk_size": 40},
         "selection": {"clusters": 10, "batches": 2, "seed": 3},
         "labelling": {"engine": "chgnet", "group_size": 6},
+        "active": {"enabled": False},
     }
     for key, value in overrides.items():
         data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
