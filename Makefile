@@ -1,4 +1,5 @@
-# make demo: the initial-dataset campaign of workflows/demo.yaml on the embedded database
+# make demo: the whole campaign of workflows/demo.yaml (initial dataset, both active-learning
+#            stages, pruning) on the embedded database
 # make test: the test suite (starts its own database server)
 # Both create .venv when missing and install everything into it (torch CPU build first).
 PYTHON ?= python3
