@@ -71,8 +71,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "w_cut": Field(lambda v: _positive_number(v) and v < 1, "a number in (0, 1) (seed: 1e-3)", default=1e-3),
     },
     "selection": {
-        "method": _choice("kmeans"),
+        "method": _choice("constrained", "kmeans", "k-means-constrained", "random", "birch", "hdbscan"),
         "clusters": Field(_positive_int, "a positive integer (seed: 2000 for a ternary)", default=2000),
+        "min_size": Field(_non_negative_int, "a non-negative integer: smallest cluster (seed: 20; 0: no bound)",
+                          default=20),
+        "max_size": Field(lambda v: v is None or _positive_int(v), "a positive integer or null (no bound)",
+                          default=None),
         "batches": Field(_positive_int, "a positive integer: batches of one structure per cluster", default=8),
         "seed": Field(_non_negative_int, "a non-negative integer", default=0),
         "plateau_mev": Field(_non_negative_number,
@@ -89,6 +93,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "kind": _choice("krr"),
         "alpha": Field(_positive_number, "a positive number (seed: 1e-5)", default=1e-5),
         "gamma": Field(_positive_number, "a positive number (seed: 4.279e-2)", default=4.279e-2),
+        "tune": Field(lambda v: isinstance(v, bool), "true or false: tune gamma and alpha by BOSS with k-fold "
+                      "cross-validation at every initial fit (active-learning refits keep the last values)",
+                      default=False),
+        "tune_folds": Field(lambda v: _positive_int(v) and v >= 2, "an integer >= 2", default=5),
+        "tune_max_points": Field(_positive_int, "a positive integer: cross-validate on at most this many "
+                                 "structures", default=4000),
+        "tune_iterations": Field(_positive_int, "a positive integer: BOSS acquisitions after 5 initial points "
+                                 "(seed setup: 25)", default=25),
     },
     # two-stage active learning and the relaxation test (seed 000, IV.B)
     "active": {
@@ -216,6 +228,27 @@ def _check_engine(labelling: dict[str, Any]) -> None:
         raise CampaignError(message if message.startswith("labelling.") else f"labelling.options: {message}") from None
 
 
+def _check_selection(sections: dict[str, Any], phases: list[str]) -> None:
+    """Cluster count and size bounds must fit the pool the campaign will generate."""
+    from perovflow.structures import PerovskiteSystem, enumerate_compositions
+
+    system = sections["system"]
+    selection = sections["selection"]
+    n_pool = len(enumerate_compositions(PerovskiteSystem(a=system["a"], b=system["b"], x=tuple(system["x"])))) \
+        * len(phases) * sections["pool"]["per_composition"]
+    clusters, low, high = selection["clusters"], selection["min_size"], selection["max_size"]
+    if clusters > n_pool:
+        raise CampaignError(f"selection.clusters: {clusters} clusters for a pool of {n_pool} structures; "
+                            f"allowed: at most {n_pool}")
+    bounded = selection["method"] in ("constrained", "k-means-constrained", "random")
+    if bounded and clusters * low > n_pool:
+        raise CampaignError(f"selection.min_size: {clusters} clusters x min_size {low} = {clusters * low} exceeds "
+                            f"the pool of {n_pool} structures; allowed: min_size <= {n_pool // clusters}")
+    if bounded and high is not None and (high < low or clusters * high < n_pool):
+        raise CampaignError(f"selection.max_size: {high} with {clusters} clusters cannot hold {n_pool} structures "
+                            f"(or is below min_size {low}); allowed: max_size >= {max(low, -(-n_pool // clusters))}")
+
+
 def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     if not isinstance(data, dict):
         raise CampaignError(f"{source}: must be a YAML mapping with keys {', '.join(sorted(TOP_LEVEL))}")
@@ -232,6 +265,7 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
     sections = {section: _check_section(section, data.get(section)) for section in SCHEMA}
     phases = _check_system(sections["system"], data.get("phases"))
     _check_engine(sections["labelling"])
+    _check_selection(sections, phases)
     if sections["descriptor"]["x_min"] >= sections["descriptor"]["x_max"]:
         raise CampaignError("descriptor.x_min: must be smaller than descriptor.x_max")
     return Campaign(name=name, phases=phases, **sections)

@@ -37,6 +37,9 @@ def test_shipped_campaigns_parse_with_active_learning(path):
     ({"active": {"threshold_drop": 1.5}}, "active.threshold_drop", "a number in (0, 1)"),
     ({"active": {"treshold_mev": 0.5}}, "active.treshold_mev", "allowed: enabled, starts_per_phase"),
     ({"prune": {"keep_fraction": 0}}, "prune.keep_fraction", "a number in (0, 1]"),
+    ({"selection": {"clusters": 30, "min_size": 5}}, "selection.min_size", "allowed: min_size <= 3"),
+    ({"selection": {"clusters": 101}}, "selection.clusters", "allowed: at most 100"),
+    ({"selection": {"method": "dbscan"}}, "selection.method", "one of constrained, kmeans"),
 ])
 def test_bad_fields_are_named(change, field, allowed):
     data = small_campaign()

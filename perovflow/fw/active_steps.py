@@ -49,16 +49,20 @@ def initial_model_version(store: Store) -> int:
     return max(versions)
 
 
-def load_model(store: Store, version: int | None = None) -> tuple[KernelRidgeEnergy, dict]:
-    arrays, meta = store.load_model(version)
-    return KernelRidgeEnergy.from_arrays(arrays), meta
+def load_model(store: Store, version: int | None = None, descriptor=None) -> tuple[KernelRidgeEnergy, dict]:
+    """A stored model version; with ``descriptor`` (MBTRSettings) it must match the model's."""
+    from perovflow.models.saved import model_from_record
+
+    arrays, meta = store.load_model(version, descriptor=descriptor)
+    return model_from_record(arrays, meta, expected=descriptor).model, meta
 
 
 def ml_calculator(store: Store, campaign: Campaign, version: int | None = None):
     from perovflow.models.calculator import MBTRKRRCalculator
 
-    model, meta = load_model(store, version)
-    return MBTRKRRCalculator(model, descriptor_for(campaign)), meta
+    descriptor = descriptor_for(campaign)
+    model, meta = load_model(store, version, descriptor=descriptor.settings)
+    return MBTRKRRCalculator(model, descriptor), meta
 
 
 def symmetry_constrained(atoms: Atoms, reference: Atoms) -> Atoms:
@@ -285,7 +289,10 @@ def fit_version(store: Store, campaign: Campaign, snapshot_ids: list[str], versi
                                                                       if snapshot_ids else [])])
     train_ids = initial_ids + snapshot_ids
     y = np.array([energies[s] for s in train_ids])
-    hyper = KRRHyperparameters(alpha=campaign.model["alpha"], gamma=campaign.model["gamma"])
+    # active-learning refits keep the initial stage's (possibly tuned) hyperparameters
+    tuned = initial_meta.get("hyperparameters") or {}
+    hyper = KRRHyperparameters(alpha=float(tuned.get("alpha", campaign.model["alpha"])),
+                               gamma=float(tuned.get("gamma", campaign.model["gamma"])))
     began = time.perf_counter()
     model = KernelRidgeEnergy(hyper).fit(x, y)
     metrics = {"n_train": len(train_ids), "n_initial": len(initial_ids), "n_snapshots": len(snapshot_ids),
@@ -296,16 +303,12 @@ def fit_version(store: Store, campaign: Campaign, snapshot_ids: list[str], versi
     errors = (model.predict(test_features[rows]) - np.array([test_energy[test_ids[i]] for i in rows])) * EV_TO_MEV
     metrics.update({"test_energy_mae_mev_per_atom": float(np.abs(errors).mean()),
                     "test_energy_rmse_mev_per_atom": float(np.sqrt((errors ** 2).mean())), "n_test": len(rows)})
-    arrays = model.to_arrays()
-    arrays["training_ids"] = np.array(train_ids)
-    meta = {
-        "kind": "mbtr-krr", "stage": stage, "batch": None,
-        "hyperparameters": {"alpha": hyper.alpha, "gamma": hyper.gamma},
-        "descriptor": descriptor.settings.as_dict(), "descriptor_hash": descriptor.settings.hash,
-        "species": list(campaign.species), "target": "energy_per_atom_eV",
-        "engine": engine.name, "engine_settings_hash": engine.settings_hash, "is_dft": engine.is_dft,
-        "training_ids": train_ids, "metrics": metrics, **(extra_meta or {}),
-    }
+    from perovflow.models.saved import model_record
+
+    arrays, meta = model_record(
+        model, descriptor.settings, metrics=metrics, training_ids=train_ids,
+        extra={"stage": stage, "batch": None, "engine": engine.name, "engine_settings_hash": engine.settings_hash,
+               "is_dft": engine.is_dft, "training_ids": train_ids, **(extra_meta or {})})
     store.save_model(arrays, meta, version=version)
     return version, meta
 

@@ -10,7 +10,8 @@ from perovflow.config import Campaign
 from perovflow.db.store import Store
 from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
 from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
-from perovflow.selection.kmeans import batches_one_per_cluster, kmeans_labels
+from perovflow.models.saved import model_record
+from perovflow.selection.kmeans import batches_one_per_cluster
 
 EV_TO_MEV = 1000.0
 
@@ -50,10 +51,20 @@ def descriptor_for(campaign: Campaign) -> MBTRDescriptor:
     return MBTRDescriptor(MBTRSettings(species=campaign.species, **options))
 
 
-def select_batches(features: np.ndarray, campaign: Campaign) -> tuple[np.ndarray, list[list[int]]]:
+def select_batches(features: np.ndarray, campaign: Campaign) -> tuple[np.ndarray, list[list[int]], dict]:
+    """Cluster the pool with the campaign's method and size bounds, then one structure per
+    cluster per batch. Returns labels, batches (row indices) and the clustering's facts."""
+    from perovflow.selection import SIZE_BOUNDED, cluster
+
     selection = campaign.selection
-    labels = kmeans_labels(features, selection["clusters"], seed=selection["seed"])
-    return labels, batches_one_per_cluster(labels, selection["batches"], seed=selection["seed"])
+    bounded = selection["method"] in SIZE_BOUNDED
+    result = cluster(features, selection["clusters"], method=selection["method"],
+                     min_size=selection["min_size"] if bounded else None,
+                     max_size=selection["max_size"] if bounded else None, seed=selection["seed"])
+    labels = np.asarray(result.labels)
+    return labels, batches_one_per_cluster(labels, selection["batches"], seed=selection["seed"]), {
+        "objective": float(result.objective), "sizes_min": int(result.sizes.min()),
+        "sizes_max": int(result.sizes.max()), "n_iter": int(result.n_iter)}
 
 
 def _rows(ids: list[str], all_ids: list[str], features: np.ndarray) -> np.ndarray:
@@ -105,10 +116,11 @@ def fit_and_evaluate(store: Store, campaign: Campaign, batches: list[list[str]],
     test_energy = store.energies(test_ids, engine.name, engine.settings_hash)
     labelled_test = [i for i, sid in enumerate(test_ids) if sid in test_energy]
 
+    x_train = _rows(train_ids, pool_ids, pool_features)
+    y_train = np.array([train_energy[s] for s in train_ids])
+    hyper, tuning = hyperparameters_for(campaign, x_train, y_train, seed=batch)
     start = time.perf_counter()
-    hyper = KRRHyperparameters(alpha=campaign.model["alpha"], gamma=campaign.model["gamma"])
-    model = KernelRidgeEnergy(hyper).fit(_rows(train_ids, pool_ids, pool_features),
-                                         np.array([train_energy[s] for s in train_ids]))
+    model = KernelRidgeEnergy(hyper).fit(x_train, y_train)
     fit_seconds = time.perf_counter() - start
     predicted = model.predict(test_features[labelled_test])
     reference = np.array([test_energy[test_ids[i]] for i in labelled_test])
@@ -120,17 +132,25 @@ def fit_and_evaluate(store: Store, campaign: Campaign, batches: list[list[str]],
         "n_train": len(train_ids),
         "fit_seconds": fit_seconds,
     }
-    arrays = model.to_arrays()
-    arrays["training_ids"] = np.array(train_ids)
-    meta = {
-        "kind": "mbtr-krr", "stage": "initial", "batch": batch,
-        "hyperparameters": {"alpha": hyper.alpha, "gamma": hyper.gamma},
-        "descriptor": descriptor_for(campaign).settings.as_dict(), "descriptor_hash": descriptor_hash,
-        "species": list(campaign.species), "target": "energy_per_atom_eV",
-        "engine": engine.name, "engine_settings_hash": engine.settings_hash,
-        "is_dft": engine.is_dft, "training_ids": train_ids, "metrics": metrics,
-    }
+    arrays, meta = model_record(
+        model, descriptor_for(campaign).settings, metrics=metrics, tuning=tuning, training_ids=train_ids,
+        extra={"stage": "initial", "batch": batch, "engine": engine.name,
+               "engine_settings_hash": engine.settings_hash, "is_dft": engine.is_dft, "training_ids": train_ids})
     return store.save_model(arrays, meta, version=batch + 1)
+
+
+def hyperparameters_for(campaign: Campaign, x: np.ndarray, y: np.ndarray, seed: int = 0):
+    """The campaign's (alpha, gamma), or, with ``model.tune``, BOSS-tuned ones by k-fold
+    cross-validation starting from them; returns (hyperparameters, tuning record or None)."""
+    hyper = KRRHyperparameters(alpha=campaign.model["alpha"], gamma=campaign.model["gamma"])
+    if not campaign.model["tune"]:
+        return hyper, None
+    from perovflow.models.tuning import tune_krr
+
+    model = campaign.model
+    tuning = tune_krr(x, y, default=hyper, default_sigma=campaign.descriptor["sigma"], folds=model["tune_folds"],
+                      iterpts=model["tune_iterations"], seed=seed, max_points=model["tune_max_points"])
+    return tuning.hyperparameters, tuning
 
 
 def should_continue(store: Store, campaign: Campaign, batch: int, n_batches: int) -> bool:

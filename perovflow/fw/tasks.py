@@ -94,9 +94,9 @@ class SelectTask(PerovflowTask):
             descriptor_hash = descriptor_for(campaign).settings.hash
             ids, features = store.load_features(descriptor_hash, "pool")
             start = time.perf_counter()
-            labels, batches = select_batches(features, campaign)
+            labels, batches, facts = select_batches(features, campaign)
             store.save_selection("initial", {
-                "method": campaign.selection["method"], "clusters": int(labels.max()) + 1,
+                "method": campaign.selection["method"], "clusters": int(labels.max()) + 1, **facts,
                 "cluster_of": {ids[i]: int(c) for i, c in enumerate(labels)},
                 "batches": [[ids[i] for i in batch] for batch in batches],
                 "seconds": time.perf_counter() - start,

@@ -5,13 +5,22 @@ The seed's model: k(x, x') = exp(-gamma |x - x'|^2), regulariser alpha, targets 
 energies per atom (centred by their training mean). Defaults are Table S1 of seed 000
 (CsSn(Cl/Br/I)3: alpha 1e-5, gamma 4.279e-2 with MBTR normalised by the atom count).
 The model round-trips through plain arrays so the store can keep it as ``.npz``.
+
+Memory: the training kernel is built in row blocks straight into the one n x n buffer
+that LAPACK then factorises in place (no second n x n array, no n x n x F temporary), so a
+fit needs 8 n^2 bytes (n = 20,000: 3.2 GB) plus blocks of at most :data:`BLOCK_BYTES`;
+the strict upper triangle outside the diagonal blocks is never written (without
+transparent huge pages those pages are not even mapped). Predictions and sigmas for many
+queries run in blocks of the same size.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import blas, lapack, solve_triangular
+
+BLOCK_BYTES = 64 * 2**20  # largest temporary (kernel rows, solves) in bytes
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,62 @@ def gaussian_kernel(a: np.ndarray, b: np.ndarray, gamma: float) -> np.ndarray:
     return kernel
 
 
+def rows_per_block(n_columns: int, block_bytes: int | None = None) -> int:
+    """How many float64 rows of ``n_columns`` fit in one block (of :data:`BLOCK_BYTES`)."""
+    return max(1, (BLOCK_BYTES if block_bytes is None else block_bytes) // (8 * max(n_columns, 1)))
+
+
+def _kernel_rows(queries: np.ndarray, queries_sq: np.ndarray, x: np.ndarray, x_sq: np.ndarray,
+                 gamma: float, out: np.ndarray | None = None) -> np.ndarray:
+    """exp(-gamma |q - x|^2) for a block of queries against ``x`` (precomputed squares)."""
+    product = queries @ x.T  # the only (block x n) temporary
+    product *= 2.0
+    product -= queries_sq[:, None]
+    product -= x_sq[None, :]
+    np.minimum(product, 0.0, out=product)  # -|q - x|^2 <= 0 despite round-off
+    product *= gamma
+    return np.exp(product, out=out if out is not None else product)
+
+
+def factorise_kernel(x: np.ndarray, gamma: float, alpha: float, x_sq: np.ndarray | None = None,
+                     block_bytes: int | None = None) -> np.ndarray:
+    """Lower Cholesky factor L of K(x, x) + alpha I, built and factorised in place.
+
+    Returns a C-ordered (n, n) array whose lower triangle is L; above the diagonal blocks
+    it stays zero (never written). Row block [i0, i1) of
+    the lower triangle is computed as one GEMM of shape (i1 - i0, i1), then LAPACK's
+    ``dpotrf`` factorises the same memory, seen as the Fortran-ordered upper triangle.
+    """
+    n = len(x)
+    if x_sq is None:
+        x_sq = np.einsum("ij,ij->i", x, x)
+    buffer = np.zeros((n, n))  # calloc: pages are only mapped when written
+    step = rows_per_block(n, block_bytes)
+    for i0 in range(0, n, step):
+        i1 = min(n, i0 + step)
+        _kernel_rows(x[i0:i1], x_sq[i0:i1], x[:i1], x_sq[:i1], gamma, out=buffer[i0:i1, :i1])
+    diagonal = np.einsum("ii->i", buffer)  # a writable view of the diagonal
+    diagonal[:] = 1.0 + alpha  # k(x, x) = 1 exactly
+    factor, info = lapack.dpotrf(buffer.T, lower=0, clean=0, overwrite_a=1)
+    if info > 0:
+        raise np.linalg.LinAlgError(
+            f"kernel matrix is not positive definite (leading minor {info}): duplicate training "
+            f"structures with a tiny alpha ({alpha:g})? Increase model.alpha")
+    if info < 0:
+        raise ValueError(f"dpotrf: illegal argument {-info}")
+    if not np.shares_memory(factor, buffer):  # would mean a hidden n x n copy
+        raise RuntimeError("dpotrf did not factorise in place")
+    return buffer
+
+
+def cholesky_solve(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """(L L^T)^{-1} rhs for the C-ordered lower factor of :func:`factorise_kernel`."""
+    solution, info = lapack.dpotrs(factor.T, np.asarray(rhs, dtype=np.float64), lower=0)
+    if info != 0:
+        raise ValueError(f"dpotrs failed with info {info}")
+    return solution
+
+
 class KernelRidgeEnergy:
     """Energies per atom from descriptor vectors."""
 
@@ -46,68 +111,106 @@ class KernelRidgeEnergy:
         self.weights: np.ndarray | None = None
         self.offset = 0.0
         self._factor: np.ndarray | None = None  # lower Cholesky factor of K + alpha I
+        self._x_sq: np.ndarray | None = None  # |x_i|^2 of the training rows
         self.amplitude: float | None = None  # GP signal amplitude in eV/atom
+
+    @property
+    def n_features(self) -> int:
+        if self.x_train is None:
+            raise RuntimeError("model is not fitted")
+        return int(self.x_train.shape[1])
 
     def fit(self, x: np.ndarray, energy_per_atom: np.ndarray) -> "KernelRidgeEnergy":
         x = np.ascontiguousarray(x, dtype=np.float64)
-        y = np.asarray(energy_per_atom, dtype=np.float64)
-        if x.ndim != 2 or len(x) == 0:
-            raise ValueError("training set is empty: label some structures first")
+        y = np.asarray(energy_per_atom, dtype=np.float64).reshape(-1)
+        if x.ndim != 2 or len(x) == 0 or x.shape[1] == 0:
+            raise ValueError(f"training set is empty (features of shape {x.shape}): label some structures first")
         if len(x) != len(y):
             raise ValueError(f"{len(x)} feature rows but {len(y)} energies")
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
             raise ValueError("training features or energies contain NaN or inf")
-        kernel = gaussian_kernel(x, x, self.hyper.gamma)
-        kernel[np.diag_indices_from(kernel)] += self.hyper.alpha
-        self.offset = float(y.mean())
-        factor = cho_factor(kernel, lower=True, overwrite_a=True, check_finite=False)
-        self.weights = cho_solve(factor, y - self.offset, check_finite=False)
+        self._factor = None  # a failed refit must not leave the old factor behind
         self.x_train = x
-        self._factor = factor[0]
-        self.amplitude = self._estimate_amplitude(y - self.offset)
+        self._x_sq = np.einsum("ij,ij->i", x, x)
+        self.offset = float(y.mean())
+        self._factor = factorise_kernel(x, self.hyper.gamma, self.hyper.alpha, self._x_sq)
+        centred = y - self.offset
+        self.weights = cholesky_solve(self._factor, centred)
+        self.amplitude = self._estimate_amplitude(centred)
         return self
 
     def _estimate_amplitude(self, centred: np.ndarray) -> float:
         # maximum-likelihood signal variance of a GP with covariance A^2 (K + alpha I)
         return float(np.sqrt(max(centred @ self.weights, 0.0) / len(centred)))
 
+    def _ensure_amplitude(self) -> float:
+        if self.amplitude is None:  # a file written before amplitudes were stored
+            # y_c^T w = w^T (L L^T) w = |L^T w|^2 with the factor: no kernel rebuild
+            upper = self._ensure_factor().T
+            self.amplitude = float(np.linalg.norm(blas.dtrmv(upper, self.weights, lower=0))
+                                   / np.sqrt(len(self.weights)))
+        return self.amplitude
+
+    def _squares(self) -> np.ndarray:
+        if self._x_sq is None:
+            self._x_sq = np.einsum("ij,ij->i", self.x_train, self.x_train)
+        return self._x_sq
+
     def _ensure_factor(self) -> np.ndarray:
         if self._factor is None:  # a model loaded from the store: factorise once, on demand
-            kernel = gaussian_kernel(self.x_train, self.x_train, self.hyper.gamma)
-            kernel[np.diag_indices_from(kernel)] += self.hyper.alpha
-            self._factor = cho_factor(kernel, lower=True, overwrite_a=True, check_finite=False)[0]
+            self._factor = factorise_kernel(self.x_train, self.hyper.gamma, self.hyper.alpha, self._squares())
         return self._factor
+
+    def kernel_to_training(self, x: np.ndarray) -> np.ndarray:
+        """k(x, X_train) for a (small) block of checked queries, shape (len(x), n_train)."""
+        return _kernel_rows(x, np.einsum("ij,ij->i", x, x), self.x_train, self._squares(), self.hyper.gamma)
 
     def sigma(self, x: np.ndarray) -> np.ndarray:
         """GP standard deviation (eV/atom) of the per-atom energy at ``x``.
 
         Covariance amplitude^2 * k with noise amplitude^2 * alpha: the GP mean then equals
-        the KRR prediction, and sigma comes from the same Cholesky factor.
+        the KRR prediction, and sigma comes from the same Cholesky factor. Many queries are
+        solved together (one triangular solve with a block of right-hand sides reads the
+        factor once), in blocks of at most :data:`BLOCK_BYTES`.
         """
-        from scipy.linalg import solve_triangular
-
         x = self._check_features(x)
-        k = gaussian_kernel(x, self.x_train, self.hyper.gamma)
-        v = solve_triangular(self._ensure_factor(), k.T, lower=True, check_finite=False)
-        variance = 1.0 - (v * v).sum(axis=0)
-        return self.amplitude * np.sqrt(np.clip(variance, 0.0, None))
+        factor = self._ensure_factor()
+        result = np.empty(len(x))
+        step = rows_per_block(len(self.x_train))
+        for start in range(0, len(x), step):
+            block = self.kernel_to_training(x[start:start + step])
+            # block.T is Fortran-ordered: the solve overwrites it without a copy
+            v = solve_triangular(factor, block.T, lower=True, check_finite=False, overwrite_b=True)
+            result[start:start + step] = 1.0 - np.einsum("ij,ij->j", v, v)
+        return self._ensure_amplitude() * np.sqrt(np.clip(result, 0.0, None))
 
     def energy_and_forces(self, features: np.ndarray, derivatives: np.ndarray) -> tuple[float, np.ndarray]:
         """Total energy (eV) and forces (eV/Å) of one structure from its features (F,) and
-        their derivatives (n_atoms, 3, F)."""
-        x = self._check_features(features.reshape(1, -1))[0]
+        their derivatives (n_atoms, 3, F).
+
+        Two matrix-vector products with the training matrix: k(x, X) from X x and the
+        precomputed |X_i|^2, and the descriptor gradient from X^T (w k).
+        """
+        x = self._check_features(np.reshape(features, (1, -1)))[0]
+        derivatives = np.asarray(derivatives, dtype=np.float64)
+        if derivatives.ndim != 3 or derivatives.shape[1:] != (3, x.size):
+            raise ValueError(f"derivatives must have shape (n_atoms, 3, {x.size}), got {derivatives.shape}")
         n_atoms = derivatives.shape[0]
-        weighted = gaussian_kernel(x[None, :], self.x_train, self.hyper.gamma)[0] * self.weights
-        energy_per_atom = weighted.sum() + self.offset
+        weighted = self.kernel_to_training(x[None, :])[0]
+        weighted *= self.weights
+        total = weighted.sum()
+        energy_per_atom = total + self.offset
         # d(E/atom)/dx = -2 gamma (x sum_i w_i k_i - X^T (w k))
-        gradient = -2.0 * self.hyper.gamma * (x * weighted.sum() - self.x_train.T @ weighted)
-        forces = -n_atoms * np.einsum("acf,f->ac", derivatives, gradient)
+        gradient = self.x_train.T @ weighted
+        gradient -= total * x
+        gradient *= 2.0 * self.hyper.gamma
+        forces = -n_atoms * (derivatives.reshape(-1, x.size) @ gradient).reshape(n_atoms, 3)
         return float(n_atoms * energy_per_atom), forces
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
         if self.weights is None:
             raise RuntimeError("model is not fitted")
-        x = np.asarray(x, dtype=np.float64)
+        x = np.ascontiguousarray(x, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.x_train.shape[1]:
             raise ValueError(f"expected {self.x_train.shape[1]} features per row, got shape {x.shape}: "
                              "were the descriptor settings the same as the model's?")
@@ -117,18 +220,30 @@ class KernelRidgeEnergy:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = self._check_features(x)
-        return gaussian_kernel(x, self.x_train, self.hyper.gamma) @ self.weights + self.offset
+        result = np.empty(len(x))
+        step = rows_per_block(len(self.x_train))
+        for start in range(0, len(x), step):
+            result[start:start + step] = self.kernel_to_training(x[start:start + step]) @ self.weights
+        return result + self.offset
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         return {"x_train": self.x_train, "weights": self.weights,
                 "offset": np.array(self.offset), "alpha": np.array(self.hyper.alpha),
-                "gamma": np.array(self.hyper.gamma), "amplitude": np.array(self.amplitude)}
+                "gamma": np.array(self.hyper.gamma),
+                "amplitude": np.array(np.nan if self.amplitude is None else self.amplitude)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "KernelRidgeEnergy":
+        missing = [key for key in ("x_train", "weights", "offset", "alpha", "gamma") if key not in arrays]
+        if missing:
+            raise ValueError(f"model arrays lack {missing}: not a KRR model file")
         model = cls(KRRHyperparameters(alpha=float(arrays["alpha"]), gamma=float(arrays["gamma"])))
-        model.x_train = np.asarray(arrays["x_train"], dtype=np.float64)
+        model.x_train = np.ascontiguousarray(arrays["x_train"], dtype=np.float64)
         model.weights = np.asarray(arrays["weights"], dtype=np.float64)
+        if model.x_train.ndim != 2 or model.weights.shape != (len(model.x_train),):
+            raise ValueError(f"inconsistent model arrays: x_train {model.x_train.shape}, "
+                             f"weights {model.weights.shape}")
         model.offset = float(arrays["offset"])
-        model.amplitude = float(arrays["amplitude"]) if "amplitude" in arrays else None
+        amplitude = arrays.get("amplitude")
+        model.amplitude = None if amplitude is None or not np.isfinite(amplitude) else float(amplitude)
         return model

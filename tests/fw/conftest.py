@@ -12,7 +12,7 @@ def small_campaign(name: str = "tiny", **overrides) -> dict:
         "system": {"a": "Cs", "b": "Pb", "x": ["Cl", "Br"]},
         "phases": ["Pm-3m", "Pnma"],
         "pool": {"per_composition": 2, "test_per_composition": 1, "seed": 3, "chunk_size": 40},
-        "selection": {"clusters": 10, "batches": 2, "seed": 3},
+        "selection": {"clusters": 10, "batches": 2, "seed": 3, "min_size": 5},
         "labelling": {"engine": "chgnet", "group_size": 6},
         "active": {"enabled": False},
     }

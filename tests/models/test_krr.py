@@ -5,25 +5,10 @@ import numpy as np
 import pytest
 from scipy.linalg import solve_triangular
 
-from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
 from perovflow.models.calculator import MBTRKRRCalculator
-from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
+from perovflow.models.krr import KernelRidgeEnergy
 from perovflow.structures import PHASES, PerovskiteSystem, generate_pool, generate_test_set
-
-SYSTEM = PerovskiteSystem(a="Cs", b="Pb", x=("Cl", "Br"))
-
-
-@pytest.fixture(scope="module")
-def trained():
-    descriptor = MBTRDescriptor(MBTRSettings(species=("Cs", "Pb", "Cl", "Br")))
-    pool = generate_pool(SYSTEM, phases=PHASES, per_composition=1, seed=11)
-    x = descriptor.create(pool)
-    # a smooth synthetic energy of the geometry (a fixed random projection of the
-    # features), so the model has something with real forces to learn without an oracle
-    projection = np.random.default_rng(1).normal(size=x.shape[1])
-    y = -3.0 + 0.05 * np.tanh(x @ projection / np.abs(x @ projection).max())
-    model = KernelRidgeEnergy(KRRHyperparameters(alpha=1e-5, gamma=4.279e-2)).fit(x, y)
-    return descriptor, model, x, y
+from tests.models.conftest import SYSTEM
 
 
 @pytest.mark.parametrize("phase", PHASES)
