@@ -148,6 +148,9 @@ def cmd_run(args) -> int:
           f"(collections structures, calculations, models; query with pymongo, see docs/schema.md)")
     if args.json:
         Path(args.json).write_text(json.dumps({**info, "wall_seconds": time.perf_counter() - started}, default=str, indent=1))
+    figures = _figures(db, campaign.name, info, run_dir)
+    if figures:
+        print("figures: " + ", ".join(str(f) for f in figures))
     crashed = [code for code in codes if code not in (None, 0)]
     if crashed:
         print(f"warning: workers ended with exit codes {crashed}; see their rlaunch.log", file=sys.stderr)
@@ -156,6 +159,14 @@ def cmd_run(args) -> int:
         print(f"campaign not finished: {incomplete}; run `perovflow run {args.file} --resume` "
               "or start rlaunch workers", file=sys.stderr)
     return 1 if incomplete or crashed else 0
+
+
+def _figures(db, campaign: str, info: dict, folder: Path) -> list[Path]:
+    from perovflow.analysis.plots import campaign_figures
+
+    final = db.al_iterations.find_one({"campaign": campaign, "stage": "final"}, {"relaxation_test": 1})
+    mixing = ((final or {}).get("relaxation_test") or {}).get("mixing_enthalpies", [])
+    return campaign_figures(info, mixing, folder)
 
 
 def cmd_status(args) -> int:

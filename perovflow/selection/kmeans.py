@@ -20,10 +20,18 @@ def kmeans_labels(features: np.ndarray, n_clusters: int, seed: int = 0) -> np.nd
 def batches_one_per_cluster(labels: np.ndarray, n_batches: int, seed: int = 0) -> list[list[int]]:
     """``n_batches`` batches, each with one random member of every cluster not yet used up.
 
-    A structure is never picked twice; deterministic for a given seed.
+    A structure is never picked twice; deterministic for a given seed. Rows labelled -1
+    (outliers of HDBSCAN) belong to no cluster and are never picked. Batches stop early when
+    every cluster is used up.
     """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels: expected one label per structure (1-D), got shape {labels.shape}")
+    if isinstance(n_batches, bool) or not isinstance(n_batches, (int, np.integer)) or n_batches < 0:
+        raise ValueError(f"batches: expected an integer >= 0, got {n_batches!r}")
     rng = np.random.default_rng(seed)
-    members = {c: rng.permutation(np.flatnonzero(labels == c)).tolist() for c in np.unique(labels)}
+    members = {c: rng.permutation(np.flatnonzero(labels == c)).tolist()
+               for c in np.unique(labels) if c >= 0}
     batches = []
     for batch in range(n_batches):
         picked = [int(members[c][batch]) for c in sorted(members) if batch < len(members[c])]

@@ -1,0 +1,63 @@
+"""Every method by name; PCA with its explained variance."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perovflow.selection import METHODS, cluster, kmeans_labels
+from tests.selection.helpers import blobs, kmeans_objective
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_labels_every_structure(method):
+    features = blobs([40, 50, 60, 45], seed=2)
+    options = {"n_init": 1} if method == "k-means-constrained" else {}
+    result = cluster(features, 4, method=method, seed=0, **options)
+    assert result.labels.shape == (195,)
+    assert result.method == method
+    kept = result.labels >= 0
+    assert kept.sum() > 150  # HDBSCAN may call a few outliers
+    assert result.objective == pytest.approx(kmeans_objective(features[kept], result.labels[kept]), rel=1e-9)
+    if method != "hdbscan":
+        assert result.n_clusters == 4
+
+
+def test_random_is_an_equal_partition_within_the_bounds():
+    features = blobs([40, 50, 60, 45], seed=2)
+    result = cluster(features, 7, method="random", min_size=27, max_size=28, seed=1)
+    sizes = np.bincount(result.labels)
+    assert sizes.min() >= 27 and sizes.max() <= 28
+
+
+def test_unknown_method_lists_the_allowed_names():
+    with pytest.raises(ValueError) as err:
+        cluster(np.zeros((10, 2)), 2, method="dbscan")
+    assert "'dbscan'" in str(err.value)
+    for name in METHODS:
+        assert name in str(err.value)
+
+
+@pytest.mark.parametrize("method", ["kmeans", "birch"])
+def test_methods_without_size_bounds_refuse_them(method):
+    with pytest.raises(ValueError, match="cannot enforce min_size/max_size"):
+        cluster(blobs([30, 30]), 2, method=method, min_size=10)
+
+
+def test_pca_reports_explained_variance():
+    rng = np.random.default_rng(0)
+    latent = rng.normal(size=(300, 3)) * [5.0, 3.0, 2.0]
+    features = latent @ rng.normal(size=(3, 20)) + 0.01 * rng.normal(size=(300, 20))
+    by_count = cluster(features, 5, min_size=20, pca=3, seed=0)
+    assert by_count.info["pca"]["components"] == 3
+    assert 0.99 < by_count.info["pca"]["explained_variance"] <= 1.0
+    by_fraction = cluster(features, 5, min_size=20, pca=0.5, seed=0)
+    assert by_fraction.info["pca"]["components"] < 3
+    assert 0.5 <= by_fraction.info["pca"]["explained_variance"] < 0.99
+    assert by_fraction.centres.shape[1] == by_fraction.info["pca"]["components"]
+    with pytest.raises(ValueError, match="pca"):
+        cluster(features, 5, pca=1.5)
+
+
+def test_kmeans_labels_still_works():
+    labels = kmeans_labels(blobs([20, 20, 20], seed=1), 3, seed=0)
+    assert sorted(np.bincount(labels).tolist()) == [20, 20, 20]
