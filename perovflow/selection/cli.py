@@ -40,8 +40,9 @@ def add_select_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--pca", default=None,
                    help="project first on N principal components, or on as many as keep a variance "
                         "fraction (e.g. 0.99); the explained variance is reported")
-    p.add_argument("--candidates", type=int, default=20,
-                   help="nearest centres connected to each structure in the flow (constrained; default 20)")
+    p.add_argument("--candidates", type=int, default=10,
+                   help="nearest centres connected to each structure in the flow (constrained; default 10); "
+                        "the answer is the full problem's whatever the value, only the speed changes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", required=True, help="output JSON file")

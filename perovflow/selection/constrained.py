@@ -11,7 +11,10 @@ What makes it scale to the seed's 130,000 structures x 2,000 clusters:
 * each point is connected only to its ``n_candidates`` nearest centres (nearest by
   distance minus the cluster's price from the previous flow) plus its present centre, so
   the present assignment stays feasible and the objective can only go down; when the first
-  assignment is infeasible the candidate sets are doubled until it is not;
+  assignment is infeasible, the centres joined to too few points get arcs from their
+  nearest points (2 x, 4 x, ... min_size of them) until it is not;
+* after the centres move, distances are recomputed only to the centres that moved
+  (:mod:`perovflow.selection.candidates`);
 * the sparse answer is then certified against the full graph: the flow's prices bound
   what every left-out arc could gain, the rows whose bound is not conclusive get their
   distances to all centres, any arc that would lower the cost is added and the flow solved
@@ -42,14 +45,14 @@ from perovflow.selection.result import ClusteringResult
 #: called as progress(stage, iteration, value): stage "warm start" or "iteration"
 Progress = Callable[[str, int, float], None]
 
-SEEDING_SAMPLE = 5_000
-SEEDING_PER_CLUSTER = 5
+SEEDING_SAMPLE = 20_000
+SEEDING_PER_CLUSTER = 10
 
 
-def warm_start(features: np.ndarray, n_clusters: int, seed: int = 0, max_iter: int = 10,
+def warm_start(features: np.ndarray, n_clusters: int, seed: int = 0, max_iter: int = 15,
                sample: int = SEEDING_SAMPLE) -> np.ndarray:
     """Centres of ordinary k-means: k-means++ on a random subsample of ``max(sample,
-    5 x n_clusters)`` rows, then up to ``max_iter`` Lloyd steps on all rows (float32)."""
+    10 x n_clusters)`` rows, then up to ``max_iter`` Lloyd steps on all rows (float32)."""
     from sklearn.cluster import KMeans, kmeans_plusplus
 
     n = features.shape[0]
@@ -84,19 +87,40 @@ def _tolerance(features: np.ndarray, tol: float) -> float:
 def _check_rows(graph: CandidateGraph, centres, rows, prices, threshold, block=2048):
     """Distances of ``rows`` to every centre: their graph entries are refreshed, and the
     arcs returned are the refreshed candidates plus every arc whose price-adjusted distance
-    is below the row's threshold."""
+    is below the row's threshold (a violation: the flow is not optimal); the number of
+    violations comes last."""
     found_rows, found_heads, found_d = [], [], []
+    violations = 0
     for start in range(0, rows.size, block):
         chunk = rows[start:start + block]
         d = rows_sqdist(graph.features, centres, chunk)
         graph.refresh_rows(chunk, d, prices)
         below = d - prices[None, :] < threshold[chunk][:, None]
+        violations += int(below.sum())
         below[np.arange(chunk.size)[:, None], graph.heads[chunk]] = True
         r, c = np.nonzero(below)
         found_rows.append(chunk[r])
         found_heads.append(c)
         found_d.append(d[r, c])
-    return np.concatenate(found_rows), np.concatenate(found_heads), np.concatenate(found_d)
+    return np.concatenate(found_rows), np.concatenate(found_heads), np.concatenate(found_d), violations
+
+
+def _nearest_points(graph: CandidateGraph, centres, which, count, block=64):
+    """Arcs from each centre in ``which`` to its ``count`` nearest points."""
+    out_rows, out_heads, out_d = [], [], []
+    n = graph.features.shape[0]
+    everyone = np.arange(n)
+    for start in range(0, which.size, block):
+        chosen = which[start:start + block]
+        d = rows_sqdist(graph.features, centres[chosen], everyone)  # (n, len(chosen))
+        if count < n:
+            nearest = np.argpartition(d, count - 1, axis=0)[:count]
+        else:
+            nearest = np.broadcast_to(everyone[:, None], d.shape)
+        out_rows.append(nearest.T.ravel())
+        out_heads.append(np.repeat(chosen, count))
+        out_d.append(np.take_along_axis(d, nearest, axis=0).T.ravel())
+    return np.concatenate(out_rows), np.concatenate(out_heads), np.concatenate(out_d)
 
 
 def _certified_assignment(graph: CandidateGraph, centres, labels, prices, low, high, stats,
@@ -105,18 +129,28 @@ def _certified_assignment(graph: CandidateGraph, centres, labels, prices, low, h
     solved on the sparse graph: widened while the flow is infeasible, then arcs added while
     the flow's prices show that a left-out arc could lower the cost."""
     n, n_clusters = graph.features.shape[0], centres.shape[0]
+    kind = graph.update(centres, prices)
+    stats[f"{kind}_passes"] = stats.get(f"{kind}_passes", 0) + 1
+    rows, heads, sqdist = graph.arcs(labels)
+    reach = 2 * max(low, 1)
     while True:
-        kind = graph.update(centres, prices)
-        stats[f"{kind}_passes"] = stats.get(f"{kind}_passes", 0) + 1
-        rows, heads, sqdist = graph.arcs(labels)
         try:
             result = assign(rows, heads, sqdist, n, n_clusters, low, high)
             break
         except InfeasibleAssignment:
-            if graph.width >= n_clusters:
+            if reach > n:
                 raise RuntimeError("the size bounds could not be met with all centres connected") from None
-            graph = CandidateGraph(graph.features, graph.norms, 2 * graph.width, n_clusters)
-            stats["widened_to"] = graph.width
+            # widen where it is needed: every centre joined to fewer than `reach` points
+            # gets arcs from its `reach` nearest points
+            short = np.flatnonzero(np.bincount(heads, minlength=n_clusters) < reach)
+            if short.size == 0:
+                short = np.arange(n_clusters)
+            extra_rows, extra_heads, extra_d = _nearest_points(graph, centres, short, min(reach, n))
+            rows = np.concatenate([rows, extra_rows])
+            heads = np.concatenate([heads, extra_heads])
+            sqdist = np.concatenate([sqdist, extra_d])
+            stats["widened_centres"] = stats.get("widened_centres", 0) + int(short.size)
+            reach *= 2
     for _ in range(max_rounds):
         q = result.prices
         own = heads == result.labels[rows]
@@ -128,7 +162,10 @@ def _certified_assignment(graph: CandidateGraph, centres, labels, prices, low, h
         if suspects.size == 0:
             return result, graph
         stats["rows_checked"] = stats.get("rows_checked", 0) + int(suspects.size)
-        extra_rows, extra_heads, extra_d = _check_rows(graph, centres, suspects, q, threshold)
+        extra_rows, extra_heads, extra_d, violations = _check_rows(graph, centres, suspects, q, threshold)
+        if violations == 0:
+            return result, graph  # the suspects were fine: certified
+        stats["violations"] = stats.get("violations", 0) + violations
         stats["arcs_added"] = stats.get("arcs_added", 0) + int(extra_rows.size)
         rows = np.concatenate([rows, extra_rows])
         heads = np.concatenate([heads, extra_heads])
@@ -186,10 +223,10 @@ def constrained_kmeans(
     max_size: int | None = None,
     seed: int = 0,
     *,
-    n_candidates: int = 20,
+    n_candidates: int = 10,
     max_iter: int = 300,
     tol: float = 1e-4,
-    warm_iter: int = 10,
+    warm_iter: int = 15,
     n_init: int = 1,
     init: np.ndarray | None = None,
     progress: Progress | None = None,
