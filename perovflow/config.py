@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
 
 class CampaignError(ValueError):
@@ -272,13 +271,9 @@ def parse_campaign(data: Any, source: str = "campaign") -> Campaign:
 
 
 def load_campaign(path: str | Path) -> Campaign:
-    path = Path(path)
-    if not path.exists():
-        raise CampaignError(f"{path}: no such campaign file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CampaignError(f"{path}: not valid YAML: {exc}") from None
+    from perovflow.yaml_files import read_yaml
+
+    data = read_yaml(path, CampaignError)
     try:
         return parse_campaign(data, str(path))
     except CampaignError as exc:

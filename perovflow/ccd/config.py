@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from perovflow.descriptors.ccd import METRICS, ClusterSet
 from perovflow.models.ccdnn.network import ARCHITECTURES, check_hidden
@@ -136,11 +135,6 @@ def parse_campaign(data: dict) -> CCDCampaign:
 
 
 def load_campaign(path: str | Path) -> CCDCampaign:
-    path = Path(path)
-    if not path.exists():
-        raise CCDConfigError(f"campaign file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CCDConfigError(f"campaign file {path}: not valid YAML ({exc})") from None
-    return parse_campaign(data)
+    from perovflow.yaml_files import read_yaml
+
+    return parse_campaign(read_yaml(path, CCDConfigError))
