@@ -49,7 +49,7 @@ SEEDING_SAMPLE = 20_000
 SEEDING_PER_CLUSTER = 10
 
 
-def warm_start(features: np.ndarray, n_clusters: int, seed: int = 0, max_iter: int = 15,
+def warm_start(features: np.ndarray, n_clusters: int, seed: int = 0, max_iter: int = 8,
                sample: int = SEEDING_SAMPLE) -> np.ndarray:
     """Centres of ordinary k-means: k-means++ on a random subsample of ``max(sample,
     10 x n_clusters)`` rows, then up to ``max_iter`` Lloyd steps on all rows (float32)."""
@@ -226,7 +226,7 @@ def constrained_kmeans(
     n_candidates: int = 10,
     max_iter: int = 300,
     tol: float = 1e-4,
-    warm_iter: int = 15,
+    warm_iter: int = 8,
     n_init: int = 1,
     init: np.ndarray | None = None,
     progress: Progress | None = None,
