@@ -253,19 +253,15 @@ def snapshot_features(store: Store, campaign: Campaign, ids: list[str], chunk: i
     """MBTR rows of snapshots, computing (and storing, as chunk ``chunk``) those not stored yet."""
     descriptor = descriptor_for(campaign)
     settings = descriptor.settings
-    known: dict[str, np.ndarray] = {}
-    if store.db.features.count_documents({"campaign": store.campaign, "descriptor_hash": settings.hash,
-                                          "role": "snapshot"}, limit=1):
-        stored_ids, matrix = store.load_features(settings.hash, "snapshot")
-        known = dict(zip(stored_ids, matrix))
+    try:
+        known = dict(zip(*store.load_features(settings.hash, "snapshot")))
+    except LookupError:  # no snapshot features stored yet
+        known = {}
     missing = [sid for sid in ids if sid not in known]
-    if missing and not store.has_features(settings.hash, "snapshot", chunk):
+    if missing:  # a stored chunk is already in ``known``, so this chunk is new
         matrix = descriptor.create(store.structures(missing))
         store.save_features(settings.hash, "snapshot", chunk, missing, matrix, settings.as_dict())
         known.update(zip(missing, matrix))
-    elif missing:  # this chunk exists already (a re-run): read it back
-        stored_ids, matrix = store.load_features(settings.hash, "snapshot")
-        known = dict(zip(stored_ids, matrix))
     return {sid: known[sid] for sid in ids}
 
 
