@@ -133,11 +133,12 @@ def test_prices_certify_the_assignment():
 
 
 def test_left_out_arcs_that_would_lower_the_cost_are_added():
-    """Hard-binding bounds, two candidates: the certificate must find violations."""
+    """Hard-binding bounds, two candidates: the certificate must find violations, and every
+    assignment step is then the dense one (single moves off: they only look at candidates)."""
     features = uneven_pool(600, seed=0)
-    result = constrained_kmeans(features, 30, 18, seed=0, n_candidates=2)
+    result = constrained_kmeans(features, 30, 18, seed=0, n_candidates=2, refine_passes=0, rtol=0)
     assert result.info.get("violations", 0) > 0
-    every = constrained_kmeans(features, 30, 18, seed=0, n_candidates=30)
+    every = constrained_kmeans(features, 30, 18, seed=0, n_candidates=30, refine_passes=0, rtol=0)
     assert np.array_equal(result.labels, every.labels)
 
 
@@ -159,8 +160,8 @@ def test_nearest_candidates_give_the_full_graph_answer_step_for_step(seed):
     candidates must take the same steps as the full graph, and end at a point where the
     full-graph assignment to the final centres changes nothing."""
     features = uneven_pool(600, seed=seed)
-    few = constrained_kmeans(features, 30, 15, seed=seed, n_candidates=5)
-    every = constrained_kmeans(features, 30, 15, seed=seed, n_candidates=30)
+    few = constrained_kmeans(features, 30, 15, seed=seed, n_candidates=5, refine_passes=0, rtol=0)
+    every = constrained_kmeans(features, 30, 15, seed=seed, n_candidates=30, refine_passes=0, rtol=0)
     assert few.info.get("rows_checked", 0) > 0  # the certificate had work to do
     assert few.info.get("partial_passes", 0) > 0  # and distances were updated for moved centres only
     np.testing.assert_allclose(few.info["assignment_cost_trace"], every.info["assignment_cost_trace"], rtol=1e-9)
@@ -190,3 +191,23 @@ def test_objective_matches_k_means_constrained_when_the_bound_binds(seed):
     assert ours.objective <= theirs.objective * (1 + 1e-9)
     assert ours.objective >= theirs.objective * (1 - 0.02)
     assert adjusted_rand_score(ours.labels, theirs.labels) > 0.9
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_single_moves_lower_the_objective_and_end_at_a_fixed_point(seed):
+    """Started at the alternation's own fixed point, single moves (centre shift included)
+    lower the objective by their summed gains, the alternation after them lowers it
+    further; the answer is within bounds and the dense assignment to its centres changes
+    nothing."""
+    features = uneven_pool(900, seed=seed)
+    plain = constrained_kmeans(features, 30, 20, seed=seed, refine_passes=0, rtol=0)
+    refined = constrained_kmeans(features, 30, 20, seed=seed, rtol=0, init=plain.centres)
+    assert refined.info["refine"]["objective_before"] == pytest.approx(plain.objective, rel=1e-12)
+    moves = refined.info["refine"]
+    assert moves["moves"] > 0
+    assert refined.objective <= (moves["objective_before"] - moves["gain"]) * (1 + 1e-12)
+    assert refined.objective < plain.objective
+    assert np.bincount(refined.labels, minlength=30).min() >= 20
+    rows, heads, sqdist = _full_arcs(features, refined.centres)
+    full = assign(rows, heads, sqdist, 900, 30, 20, 900)
+    assert full.cost == pytest.approx(refined.objective, rel=1e-9)
