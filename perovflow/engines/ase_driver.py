@@ -1,4 +1,6 @@
-"""Labels and BFGS relaxations from any in-process ASE calculator (the stand-in oracles)."""
+"""Labels and BFGS relaxations from any in-process ASE calculator (the stand-in oracles),
+and BFGS relaxations in which every force call is one labelled engine calculation (CP2K,
+and FHI-aims where ``geometry.in`` cannot express the constraint)."""
 from __future__ import annotations
 
 import time
@@ -7,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator
+from ase.calculators.calculator import Calculator, all_changes
 
 from perovflow.engines.base import EngineError, Label, Relaxation
 
@@ -48,3 +50,58 @@ def calculator_relaxation(atoms: Atoms, calculator: Calculator, engine: str, fma
     with guard(labels) if guard else nullcontext():
         converged = bool(optimizer.run(fmax=fmax, steps=max_steps))
     return Relaxation(structures=structures, labels=labels, converged=converged)
+
+
+#: label_of(atoms, call): one engine calculation of ``atoms`` (without constraints: the
+#: optimizer applies them), ``call`` counting the force calls of this relaxation from 0
+LabelFunction = Callable[[Atoms, int], Label]
+
+
+class _LabelCalculator(Calculator):
+    """Lets ASE optimizers drive an engine's single points."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, label_of: LabelFunction):
+        super().__init__()
+        self.label_of = label_of
+        self.calls = 0
+        self.last_label: Label | None = None
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        plain = self.atoms.copy()
+        plain.set_constraint()
+        label = self.label_of(plain, self.calls)
+        self.calls += 1
+        self.last_label = label
+        self.results = {"energy": label.energy, "free_energy": label.energy, "forces": np.asarray(label.forces)}
+        if label.stress is not None:
+            self.results["stress"] = np.asarray(label.stress)
+
+
+def driven_relaxation(atoms: Atoms, label_of: LabelFunction, fmax: float, max_steps: int) -> Relaxation:
+    """ASE BFGS on the positions of ``atoms`` (its constraints applied by ASE, the cell
+    fixed), one ``label_of`` call per step; every step's label and structure is recorded.
+    A failed step raises :class:`EngineError` naming the step, with the corrections of all
+    steps so far."""
+    from ase.optimize import BFGS
+
+    work = atoms.copy()
+    work.calc = _LabelCalculator(label_of)
+    structures: list[Atoms] = []
+    labels: list[Label] = []
+
+    def record() -> None:
+        labels.append(work.calc.last_label)
+        structures.append(work.copy())
+
+    optimizer = BFGS(work, logfile=None)
+    optimizer.attach(record, interval=1)
+    try:
+        converged = bool(optimizer.run(fmax=fmax, steps=max_steps))
+    except EngineError as error:
+        done = [c for label in labels for c in label.corrections]
+        raise EngineError(f"relaxation step {len(labels)}: {error.reason}", done + error.corrections) from error
+    return Relaxation(structures=structures, labels=labels, converged=converged,
+                      corrections=[c for label in labels for c in label.corrections])

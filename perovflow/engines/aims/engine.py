@@ -29,10 +29,11 @@ from custodian.custodian import (
 )
 
 from perovflow.engines.aims.handlers import default_handlers
-from perovflow.engines.aims.inputs import CONTROL, AimsSettings, write_inputs
+from perovflow.engines.aims.inputs import CONTROL, AimsSettings, geometry_can_express, write_inputs
 from perovflow.engines.aims.job import AimsJob
 from perovflow.engines.aims.outputs import AimsStep, read_aims_output, voigt
 from perovflow.engines.aims.restart import ABORT_FILES, OUTPUT, trajectory
+from perovflow.engines.ase_driver import driven_relaxation
 from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
 
 CORRECTIONS_FILE = "perovflow_corrections.json"
@@ -137,8 +138,16 @@ class AimsEngine:
         return self._label(step, corrections, seconds)
 
     def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
+        """FHI-aims' own relaxer (``relax_geometry trm``) in one run folder, resumable; or,
+        when ``atoms`` carries a constraint that ``geometry.in`` cannot express (the
+        symmetry constraint of the active-learning relaxations), ASE's BFGS with one
+        FHI-aims single point per step: each step is a folder of its own, named after its
+        geometry, so a rerun relaxation reuses every step already done. The driven path
+        keeps the cell fixed, as the ML relaxations do."""
         if max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {max_steps}")
+        if not geometry_can_express(atoms.constraints):
+            return driven_relaxation(atoms, lambda plain, _call: self.single_point(plain), fmax, max_steps)
         folder = self.run_folder(atoms, f"relax-f{fmax:g}-n{max_steps}")
         if not (folder / CONTROL).is_file():
             write_inputs(folder, atoms, self.aims_settings, self.species_dir, relax_fmax=fmax, max_steps=max_steps)

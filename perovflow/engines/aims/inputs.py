@@ -143,6 +143,11 @@ def control_text(
     return body + "".join(species_block(s, folder) for s in unique)
 
 
+def geometry_can_express(constraints) -> bool:
+    """Whether ``geometry.in`` can hold these ASE constraints (fixed atoms only)."""
+    return all(isinstance(c, FixAtoms) for c in constraints)
+
+
 def geometry_text(atoms: Atoms) -> str:
     fixed: set[int] = set()
     for constraint in atoms.constraints:

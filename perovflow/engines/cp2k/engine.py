@@ -7,11 +7,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from ase import Atoms
-from ase.calculators.calculator import Calculator, all_changes
 from custodian.custodian import Custodian, CustodianError
 
+from perovflow.engines.ase_driver import driven_relaxation
 from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
 from perovflow.engines.cp2k.handlers import OutputValidator, ScfConvergenceHandler
 from perovflow.engines.cp2k.inputs import OUTPUT, STDERR, write_inputs
@@ -61,27 +60,9 @@ class Cp2kEngine:
 
     def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
         """ASE BFGS in which every force call is one CP2K single point (in its own subfolder)."""
-        from ase.optimize import BFGS
-
         root = self._new_folder("relax")
-        work = atoms.copy()
-        work.calc = _LabelCalculator(self, root)
-        structures: list[Atoms] = []
-        labels: list[Label] = []
-
-        def record() -> None:
-            labels.append(work.calc.last_label)
-            structures.append(work.copy())
-
-        optimizer = BFGS(work, logfile=None)
-        optimizer.attach(record, interval=1)
-        try:
-            converged = bool(optimizer.run(fmax=fmax, steps=max_steps))
-        except EngineError as error:
-            done = [c for label in labels for c in label.corrections]
-            raise EngineError(f"relaxation step {len(labels)}: {error.reason}", done + error.corrections) from error
-        return Relaxation(structures=structures, labels=labels, converged=converged,
-                          corrections=[c for label in labels for c in label.corrections])
+        return driven_relaxation(atoms, lambda plain, call: self._single_point(plain, root / f"step-{call:03d}"),
+                                 fmax, max_steps)
 
     def _binary_command(self) -> str | list[str]:
         command = self.command or find_binary()
@@ -160,26 +141,3 @@ def _last_line(path: Path) -> str:
         return ""
     lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else ""
-
-
-class _LabelCalculator(Calculator):
-    """Lets ASE optimizers drive :class:`Cp2kEngine` single points."""
-
-    implemented_properties = ["energy", "free_energy", "forces", "stress"]
-
-    def __init__(self, engine: Cp2kEngine, root: Path):
-        super().__init__()
-        self.engine = engine
-        self.root = root
-        self.calls = 0
-        self.last_label: Label | None = None
-
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
-        super().calculate(atoms, properties, system_changes)
-        label = self.engine._single_point(self.atoms, self.root / f"step-{self.calls:03d}")
-        self.calls += 1
-        self.last_label = label
-        self.results = {"energy": label.energy, "free_energy": label.energy,
-                        "forces": np.asarray(label.forces)}
-        if label.stress is not None:
-            self.results["stress"] = np.asarray(label.stress)
