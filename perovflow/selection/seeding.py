@@ -16,6 +16,7 @@ import numpy as np
 #: seeding distances are taken in the principal subspace that holds this much variance
 KEPT_VARIANCE = 0.9999
 MAX_DIMS = 128
+SCATTER_MAX_FEATURES = 2048
 
 
 def _trial_sqdist(rows: np.ndarray, row_norms: np.ndarray, trials: np.ndarray) -> np.ndarray:
@@ -30,16 +31,25 @@ def _trial_sqdist(rows: np.ndarray, row_norms: np.ndarray, trials: np.ndarray) -
 
 
 def principal_projection(rows: np.ndarray, variance: float = KEPT_VARIANCE,
-                         max_dims: int = MAX_DIMS) -> np.ndarray:
+                         max_dims: int = MAX_DIMS, seed: int = 0) -> np.ndarray:
     """``rows`` (float32) centred and projected on the fewest leading principal axes that
-    hold ``variance`` of their variance (at most ``max_dims`` of them)."""
+    hold ``variance`` of their variance (at most ``max_dims`` of them). Up to
+    ``SCATTER_MAX_FEATURES`` features the axes come from the scatter matrix; wider rows
+    use a randomized SVD (its memory does not grow with features squared)."""
     mean = rows.mean(axis=0, dtype=np.float64)
     centred = rows - mean.astype(np.float32)
-    scatter = (centred.T @ centred).astype(np.float64)
-    values, axes = np.linalg.eigh(scatter)
-    values, axes = np.maximum(values[::-1], 0.0), axes[:, ::-1]
-    held = np.cumsum(values) / max(values.sum(), np.finfo(float).tiny)
-    dims = min(max_dims, int(np.searchsorted(held, variance)) + 1, rows.shape[1])
+    total = float(np.einsum("ij,ij->", centred, centred, dtype=np.float64))
+    if rows.shape[1] <= SCATTER_MAX_FEATURES:
+        values, axes = np.linalg.eigh((centred.T @ centred).astype(np.float64))
+        values, axes = np.maximum(values[::-1], 0.0), axes[:, ::-1]
+    else:
+        from sklearn.utils.extmath import randomized_svd
+
+        width = min(max_dims, *rows.shape)
+        _, singular, axes_t = randomized_svd(centred, width, n_iter=4, random_state=seed)
+        values, axes = singular.astype(np.float64) ** 2, axes_t.T
+    held = np.cumsum(values) / max(total, np.finfo(float).tiny)
+    dims = min(max_dims, int(np.searchsorted(held, variance)) + 1, axes.shape[1])
     return centred @ axes[:, :dims].astype(np.float32)
 
 
@@ -56,7 +66,7 @@ def kmeans_plusplus(rows: np.ndarray, n_clusters: int, seed: int = 0,
     rng = np.random.default_rng(seed)
     if n_trials is None:
         n_trials = 2 + int(np.log(n_clusters))
-    space = principal_projection(single) if single.shape[1] > MAX_DIMS else single
+    space = principal_projection(single, seed=seed) if single.shape[1] > MAX_DIMS else single
     norms = np.einsum("ij,ij->i", space, space)
     chosen = np.empty(n_clusters, dtype=np.int64)
     chosen[0] = rng.integers(n)

@@ -43,3 +43,19 @@ def test_bad_cluster_count_is_refused(k):
     rows = np.zeros((15, 2))
     with pytest.raises(ValueError, match="n_clusters"):
         kmeans_plusplus(rows, k)
+
+
+@pytest.mark.parametrize("n_features", [40, 3000])
+def test_principal_projection_keeps_the_distances_of_low_rank_rows(n_features):
+    """Rows on a 6-dimensional plane (plus tiny noise): the projection keeps 6 axes (scatter
+    matrix for narrow rows, randomized SVD for wide ones) and every pair distance."""
+    from perovflow.selection.seeding import principal_projection
+
+    rng = np.random.default_rng(0)
+    rows = (rng.normal(size=(400, 6)) @ rng.normal(size=(6, n_features))
+            + 1e-4 * rng.normal(size=(400, n_features))).astype(np.float32)
+    projected = principal_projection(rows)
+    assert projected.shape == (400, 6)
+    full = ((rows[:50, None, :] - rows[None, :50, :]) ** 2).sum(axis=2)
+    small = ((projected[:50, None, :] - projected[None, :50, :]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(small, full, rtol=1e-3, atol=1e-2)
