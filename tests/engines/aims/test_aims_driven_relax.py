@@ -1,15 +1,10 @@
 """FHI-aims relaxations under the symmetry constraint: ASE's BFGS drives one FHI-aims single
 point per step (geometry.in can express fixed atoms only).
 
-FHI-aims cannot be installed here, so ``aims.x`` is a stand-in program that reads
-``geometry.in``, evaluates a Lennard-Jones potential for it and prints the result in the
-format of FHI-aims' standard output; everything else (inputs, custodian, handlers, the
-output parser, folder reuse) is the engine's own.
+``aims.x`` is the Lennard-Jones stand-in of :mod:`tests.aims_standin`; everything else
+(inputs, custodian, handlers, the output parser, folder reuse) is the engine's own.
 """
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,54 +15,14 @@ from perovflow.engines.aims.engine import AimsEngine
 from perovflow.engines.aims.inputs import AimsSettings
 from perovflow.structures import PerovskiteSystem, SymmetryConstraint
 from perovflow.structures.generator import build_structure
-
-LJ = dict(sigma=3.0, epsilon=0.02, rc=7.0, smooth=True)
-
-LJ_AIMS = r'''
-import os, sys
-from pathlib import Path
-from ase.calculators.lj import LennardJones
-from perovflow.engines.aims.inputs import read_geometry
-
-with open(os.environ["FAKE_AIMS_LOG"], "a") as log:
-    log.write(f"{os.getpid()}\n")
-atoms = read_geometry("geometry.in")
-atoms.set_constraint()
-atoms.calc = LennardJones(sigma=3.0, epsilon=0.02, rc=7.0, smooth=True)
-energy = atoms.get_potential_energy()
-forces = atoms.get_forces()
-out = ["  Invoking FHI-aims ...", f"  | Number of atoms                   : {len(atoms):8d}", "",
-       "  Input geometry:", "  | Unit cell:"]
-out += ["  | " + "".join(f"{v:16.8f}" for v in row) for row in atoms.cell]
-out += ["  | Atomic structure:", "  |       Atom                x [A]            y [A]            z [A]"]
-out += [f"  | {i + 1:5d}: Species {s:2s} " + "".join(f"{v:16.8f}" for v in p)
-        for i, (s, p) in enumerate(zip(atoms.get_chemical_symbols(), atoms.positions))]
-out += ["", "  Begin self-consistency loop: Initialization.", "  End self-consistency iteration #     1",
-        "  Self-consistency cycle converged.",
-        f"  | Total energy uncorrected      :   {energy / 27.211386:18.10f} Ha   {energy:18.10f} eV",
-        f"  | Electronic free energy        :   {energy / 27.211386:18.10f} Ha   {energy:18.10f} eV",
-        "  Total atomic forces (unitary forces cleaned) [eV/Ang]:"]
-out += [f"  | {i + 1:5d} " + "".join(f"{v:20.12e}" for v in f) for i, f in enumerate(forces)]
-out += ["", f"  | Total energy of the DFT / Hartree-Fock s.c.f. calculation      : {energy:20.10f} eV",
-        "", "          Have a nice day.", ""]
-sys.stdout.write("\n".join(out))
-'''
+from tests.aims_standin import LJ, runs, standin_aims
 
 SYSTEM = PerovskiteSystem(a="Cs", b="Pb", x=("Br",))
 
 
 @pytest.fixture
 def lj_aims(tmp_path, monkeypatch):
-    script = tmp_path / "lj_aims.py"
-    script.write_text(LJ_AIMS)
-    log = tmp_path / "aims.pids"
-    log.touch()
-    monkeypatch.setenv("FAKE_AIMS_LOG", str(log))
-    return [sys.executable, str(script)], log
-
-
-def _runs(log: Path) -> int:
-    return len(log.read_text().split())
+    return standin_aims(tmp_path, monkeypatch)
 
 
 def _start():
@@ -92,7 +47,7 @@ def test_symmetry_constrained_relaxation_runs_one_aims_single_point_per_step(tmp
 
     steps = len(relaxation.structures)
     assert steps == len(relaxation.labels) >= 3
-    assert _runs(log) == steps  # one FHI-aims run per force call, nothing else
+    assert runs(log) == steps  # one FHI-aims run per force call, nothing else
     assert len(list((tmp_path / "runs").glob("sp-*"))) == steps
     # every label is the stand-in's result for that very geometry
     for structure, label in zip(relaxation.structures, relaxation.labels):
@@ -113,7 +68,7 @@ def test_symmetry_constrained_relaxation_runs_one_aims_single_point_per_step(tmp
 
     # a rerun (a Firework run again) reuses every finished step: no new FHI-aims run
     again = engine.relax(atoms, fmax=0.05, max_steps=8)
-    assert _runs(log) == steps
+    assert runs(log) == steps
     assert [label.energy for label in again.labels] == [label.energy for label in relaxation.labels]
 
 
@@ -126,7 +81,7 @@ def test_fixed_atoms_still_use_aims_own_relaxer(tmp_path, species_dir, lj_aims):
     atoms.set_constraint(FixAtoms(indices=[0]))
     engine.relax(atoms, fmax=0.05, max_steps=8)
     folders = list((tmp_path / "runs").glob("relax-*"))
-    assert len(folders) == 1 and _runs(log) == 1
+    assert len(folders) == 1 and runs(log) == 1
     control = (folders[0] / "control.in").read_text()
     assert "relax_geometry" in control and "trm 0.05" in control
     assert "constrain_relaxation .true." in (folders[0] / "geometry.in").read_text()
