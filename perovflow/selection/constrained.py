@@ -28,7 +28,7 @@ What makes it scale to the seed's 130,000 structures x 2,000 clusters:
   gain (:mod:`perovflow.selection.hartigan`) lower the objective further, within the
   bounds, and the alternation resumes from there. Lloyd-type alternation cannot see these
   moves (they pay off only through the centre shift): on 20,000 MBTR rows x 500 clusters
-  they end 0.3-0.5 % below the alternation's own fixed point, in less time than its tail;
+  they ended 0.5 % below the alternation's own fixed point, in less time than its tail;
 * flow costs are int64 (the package rounds distances x 1000 to int32).
 
 The flow cost is the squared distance, the objective k-means minimises, so no step can
@@ -50,7 +50,7 @@ from perovflow.selection.hartigan import refine
 from perovflow.selection.result import ClusteringResult
 from perovflow.selection.seeding import kmeans_plusplus
 
-#: called as progress(stage, iteration, value): stage "warm start" or "iteration"
+#: called as progress(stage, iteration, value): stage "warm start", "iteration" or "single moves"
 Progress = Callable[[str, int, float], None]
 
 SEEDING_SAMPLE = 50_000
@@ -255,11 +255,10 @@ def _single_run(features, n_clusters, low, high, seed, n_candidates, max_iter, t
         t0 = time.perf_counter()
         if progress:
             progress("single moves", len(trace), trace[-1])
-        before = objective(features, labels, centres)
         labels, centres, moves = refine(
             features, labels, n_clusters, low, high, _nearest_candidates(graph, REFINE_CANDIDATES),
             max_passes=refine_passes)
-        stats["refine"] = {**moves, "objective_before": before, "seconds": round(time.perf_counter() - t0, 3)}
+        stats["refine"] = {**moves, "seconds": round(time.perf_counter() - t0, 3)}
         # the moved centres may make other assignments cheaper, and the alternation before
         # the moves stopped early: alternate again, to the final stopping rule
         t0 = time.perf_counter()

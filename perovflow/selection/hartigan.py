@@ -55,13 +55,14 @@ def refine(features: np.ndarray, labels: np.ndarray, n_clusters: int, low: int, 
     (points x m) array of cluster indices); returns ``(labels, centres, stats)``.
 
     Stops after ``max_passes`` or when a pass lowers the objective by less than
-    ``min_relative_gain`` of it.
+    ``min_relative_gain`` of it. ``stats`` holds the moves, passes, their summed gain and
+    the objective before them.
     """
     labels = np.array(labels, dtype=np.int64)
     sizes = np.bincount(labels, minlength=n_clusters).astype(np.int64)
     centres = cluster_means(features, labels, n_clusters)
     total = objective(features, labels, centres)
-    stats = {"moves": 0, "passes": 0, "gain": 0.0}
+    stats = {"moves": 0, "passes": 0, "gain": 0.0, "objective_before": total}
     for _ in range(max_passes):
         stale_gain, _ = _gains(features, labels, centres, sizes, candidates, low, high)
         order = np.flatnonzero(stale_gain > 0)
