@@ -163,10 +163,11 @@ def cmd_run(args) -> int:
 
 def _figures(db, campaign: str, info: dict, folder: Path) -> list[Path]:
     from perovflow.analysis.plots import campaign_figures
+    from perovflow.analysis.selection import selection_overview
 
     final = db.al_iterations.find_one({"campaign": campaign, "stage": "final"}, {"relaxation_test": 1})
     mixing = ((final or {}).get("relaxation_test") or {}).get("mixing_enthalpies", [])
-    return campaign_figures(info, mixing, folder)
+    return campaign_figures(info, mixing, folder, selection=selection_overview(db, campaign))
 
 
 def cmd_status(args) -> int:

@@ -1,6 +1,6 @@
 """Figures of a campaign from its summary (no database access here): the learning curve,
-the relaxation test per active-learning iteration, and ML against engine mixing enthalpies
-of the final model (the seed's Fig. 7)."""
+the relaxation test per active-learning iteration, ML against engine mixing enthalpies of
+the final model (the seed's Fig. 7), and what the initial selection picked (Fig. 3)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -81,11 +81,49 @@ def plot_mixing_enthalpies(rows: list[dict[str, Any]], campaign: str, path: Path
     return path
 
 
-def campaign_figures(info: dict[str, Any], final_mixing: list[dict[str, Any]], folder: Path) -> list[Path]:
+def plot_selection(overview: dict[str, Any] | None, path: Path) -> Path | None:
+    """Cluster sizes; share of each phase and distribution of the halide fraction among the
+    selected structures against the whole pool."""
+    if not overview or not any(s["selected"] for s in overview["structures"]):
+        return None
+    plt = _pyplot()
+    structures = overview["structures"]
+    picked = [s for s in structures if s["selected"]]
+    fig, (sizes_ax, phase_ax, halide_ax) = plt.subplots(1, 3, figsize=(12, 3.6))
+    sizes = overview["cluster_sizes"]
+    sizes_ax.hist(sizes, bins=min(30, max(5, len(set(sizes)))), color="tab:blue")
+    sizes_ax.set_xlabel("structures per cluster")
+    sizes_ax.set_ylabel("clusters")
+    sizes_ax.set_title(f"{len(sizes)} clusters, sizes {sizes[0]}-{sizes[-1]}", fontsize=9)
+    phases = sorted({s["phase"] for s in structures}, key=str)
+    width = 0.4
+    for offset, group, label in ((-width / 2, structures, "pool"), (width / 2, picked, "selected")):
+        shares = [100 * sum(s["phase"] == p for s in group) / len(group) for p in phases]
+        phase_ax.bar([i + offset for i in range(len(phases))], shares, width=width, label=label)
+    phase_ax.set_xticks(range(len(phases)), [str(p) for p in phases])
+    phase_ax.set_ylabel("share of structures (%)")
+    phase_ax.legend(fontsize=8)
+    bins = [(k - 0.5) / 24 for k in range(26)]  # one bin per halide count of the 24 X sites
+    halide_ax.hist([s["fraction"] for s in structures], bins=bins, density=True, alpha=0.5, label="pool")
+    halide_ax.hist([s["fraction"] for s in picked], bins=bins, density=True, alpha=0.5, label="selected")
+    halide_ax.set_xlabel(f"{overview['halide']} fraction of the halide sites")
+    halide_ax.set_ylabel("density")
+    halide_ax.legend(fontsize=8)
+    fig.suptitle(f"{overview['campaign']}: initial selection ({len(picked)} of {len(structures)} pool structures)",
+                 fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def campaign_figures(info: dict[str, Any], final_mixing: list[dict[str, Any]], folder: Path,
+                     selection: dict[str, Any] | None = None) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     made = [
         plot_learning_curve(info, folder / "learning_curve.png"),
         plot_relaxation_test(info, folder / "relaxation_test.png"),
         plot_mixing_enthalpies(final_mixing, info["campaign"], folder / "mixing_enthalpies.png"),
+        plot_selection(selection, folder / "selection.png"),
     ]
     return [p for p in made if p is not None]

@@ -23,3 +23,11 @@ def test_figures_are_written_as_png(tmp_path):
 def test_nothing_to_draw_makes_no_file(tmp_path):
     made = campaign_figures(_info(False), [], tmp_path)
     assert [p.name for p in made] == ["learning_curve.png"]
+
+
+def test_selection_figure_is_written_when_a_selection_exists(tmp_path):
+    structures = [{"phase": p, "fraction": k / 24, "selected": k % 3 == 0} for p in ("Pm-3m", "Pnma") for k in range(25)]
+    overview = {"campaign": "c", "halide": "Cl", "cluster_sizes": [5, 5, 6, 9], "structures": structures}
+    made = campaign_figures(_info(False), [], tmp_path, selection=overview)
+    assert [p.name for p in made] == ["learning_curve.png", "selection.png"]
+    assert (tmp_path / "selection.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,31 @@
+"""The initial selection against its pool, read from the database (SecantusDB over TCP)."""
+from __future__ import annotations
+
+import pytest
+
+from perovflow.analysis.selection import selection_overview
+from perovflow.db.store import Store
+from perovflow.structures import PerovskiteSystem, generate_pool
+
+
+def test_overview_marks_the_batches_and_reads_phase_and_halide_fraction(mongo_db):
+    store = Store(mongo_db, "overview")
+    store.ensure_indexes()
+    assert selection_overview(mongo_db, "overview") is None  # nothing selected yet
+    pool = generate_pool(PerovskiteSystem(a="Cs", b="Pb", x=("Cl", "Br")), phases=["Pm-3m", "Pnma"],
+                         per_composition=1, seed=4)
+    ids = store.add_structures(pool, role="pool")
+    cluster_of = {sid: k % 7 for k, sid in enumerate(ids)}
+    batches = [ids[0:7], ids[7:14]]
+    store.save_selection("initial", {"method": "constrained", "clusters": 7, "cluster_of": cluster_of,
+                                     "batches": batches})
+
+    overview = selection_overview(mongo_db, "overview")
+    assert overview["halide"] == "Cl"
+    assert overview["cluster_sizes"] == sorted(list(cluster_of.values()).count(k) for k in range(7))
+    rows = overview["structures"]
+    assert len(rows) == len(pool)
+    assert {r["structure_id"] for r in rows if r["selected"]} == set(batches[0] + batches[1])
+    expected = {(a.info["phase"], round(a.get_chemical_symbols().count("Cl") / 24, 9)) for a in pool}
+    assert {(r["phase"], round(r["fraction"], 9)) for r in rows} == expected
+    assert min(r["fraction"] for r in rows) == pytest.approx(0.0) and max(r["fraction"] for r in rows) == pytest.approx(1.0)
