@@ -16,6 +16,13 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plot_learning_curve(info: dict[str, Any], path: Path) -> Path | None:
     rows = [r for r in info["learning_curve"] if r["mae"] is not None]
     if not rows:
@@ -30,10 +37,7 @@ def plot_learning_curve(info: dict[str, Any], path: Path) -> Path | None:
     ax.set_ylabel("test-set energy MAE (meV/atom)")
     ax.set_title(f"{info['campaign']}: learning curve")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_relaxation_test(info: dict[str, Any], path: Path) -> Path | None:
@@ -53,10 +57,7 @@ def plot_relaxation_test(info: dict[str, Any], path: Path) -> Path | None:
     right.set_ylim(0, 105)
     fig.suptitle(f"{info['campaign']}: relaxation test (grey initial, blue stage 1, orange stage 2, green final)",
                  fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_mixing_enthalpies(rows: list[dict[str, Any]], campaign: str, path: Path) -> Path | None:
@@ -75,10 +76,7 @@ def plot_mixing_enthalpies(rows: list[dict[str, Any]], campaign: str, path: Path
     ax.set_ylabel("ML dH_mix (meV/atom)")
     ax.set_title(f"{campaign}: final model, relaxed structures", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_selection(overview: dict[str, Any] | None, path: Path) -> Path | None:
@@ -111,10 +109,7 @@ def plot_selection(overview: dict[str, Any] | None, path: Path) -> Path | None:
     halide_ax.legend(fontsize=8)
     fig.suptitle(f"{overview['campaign']}: initial selection ({len(picked)} of {len(structures)} pool structures)",
                  fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def campaign_figures(info: dict[str, Any], final_mixing: list[dict[str, Any]], folder: Path,
