@@ -61,3 +61,13 @@ def test_pca_reports_explained_variance():
 def test_kmeans_labels_still_works():
     labels = kmeans_labels(blobs([20, 20, 20], seed=1), 3, seed=0)
     assert sorted(np.bincount(labels).tolist()) == [20, 20, 20]
+
+
+def test_birch_lowers_its_threshold_to_the_scale_of_the_data():
+    """Blobs 100x smaller than BIRCH's default threshold: without a threshold option it is
+    halved until the requested clusters are found; a given threshold is kept as it is."""
+    features = blobs([30, 30, 30, 30], spread=10.0, seed=2) * 0.01
+    found = cluster(features, 4, method="birch")
+    assert found.n_clusters == 4 and found.info["threshold"] < 0.5 and "note" not in found.info
+    kept = cluster(features, 4, method="birch", threshold=0.5)
+    assert kept.info["threshold"] == 0.5 and kept.n_clusters < 4 and "lower its threshold" in kept.info["note"]
