@@ -57,6 +57,15 @@ def active_learning(db: Database, campaign: str) -> list[dict[str, Any]]:
     return rows
 
 
+def initial_selection(db: Database, campaign: str) -> dict[str, Any] | None:
+    """The clustering facts of the initial selection (without its id lists)."""
+    doc = db.selections.find_one({"campaign": campaign, "name": "initial"}, {"cluster_of": 0, "_id": 0})
+    if doc is None:
+        return None
+    batches = doc.pop("batches", [])
+    return {**doc, "batches": len(batches), "selected": sum(len(b) for b in batches)}
+
+
 def summary(db: Database, campaign: str) -> dict[str, Any]:
     structures = Counter(doc["role"] for doc in db.structures.find({"campaign": campaign}, {"role": 1}))
     calculations = Counter(
@@ -78,6 +87,7 @@ def summary(db: Database, campaign: str) -> dict[str, Any]:
         "labels": {f"{engine}/{status}": n for (engine, status), n in sorted(calculations.items())},
         "fizzled": fizzled,
         "failed_labels": failed_labels,
+        "selection": initial_selection(db, campaign),
         "learning_curve": learning_curve(db, campaign),
         "labels_by_stage": labels_by_stage(db, campaign),
         "active_learning": active_learning(db, campaign),
@@ -99,6 +109,12 @@ def format_summary(info: dict[str, Any]) -> str:
     if info["failed_labels"]:
         lines.append(f"  failed labels ({len(info['failed_labels'])}, not in any training set):")
         lines.extend(f"    {f['structure_id'][:12]} {f['engine']}: {f['reason']}" for f in info["failed_labels"][:10])
+    chosen = info.get("selection")
+    if chosen:
+        sizes = f" of {chosen['sizes_min']}-{chosen['sizes_max']}" if "sizes_min" in chosen else ""
+        objective = f", objective {chosen['objective']:.6g}" if chosen.get("objective") is not None else ""
+        lines.append(f"  selection:  {chosen['method']}, {chosen['clusters']} clusters{sizes}{objective}; "
+                     f"{chosen['batches']} batches, {chosen['selected']} structures")
     if info["learning_curve"]:
         lines.append("  learning curve (test-set energy error, meV/atom):")
         lines.append("    version  stage      n_train  n_test      MAE     RMSE")

@@ -29,3 +29,17 @@ def test_overview_marks_the_batches_and_reads_phase_and_halide_fraction(mongo_db
     expected = {(a.info["phase"], round(a.get_chemical_symbols().count("Cl") / 24, 9)) for a in pool}
     assert {(r["phase"], round(r["fraction"], 9)) for r in rows} == expected
     assert min(r["fraction"] for r in rows) == pytest.approx(0.0) and max(r["fraction"] for r in rows) == pytest.approx(1.0)
+
+
+def test_status_shows_the_clustering_facts(mongo_db):
+    from perovflow.analysis.summary import format_summary, summary
+
+    store = Store(mongo_db, "status-selection")
+    store.ensure_indexes()
+    text = format_summary(summary(mongo_db, "status-selection"))
+    assert "selection:" not in text  # nothing selected yet
+    store.save_selection("initial", {"method": "constrained", "clusters": 3, "objective": 1.25, "sizes_min": 2,
+                                     "sizes_max": 4, "n_iter": 5, "cluster_of": {"a": 0, "b": 1, "c": 2},
+                                     "batches": [["a", "b", "c"], ["d", "e"]]})
+    text = format_summary(summary(mongo_db, "status-selection"))
+    assert "selection:  constrained, 3 clusters of 2-4, objective 1.25; 2 batches, 5 structures" in text
