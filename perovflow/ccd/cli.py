@@ -28,13 +28,20 @@ def add_ccd_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def check_ccd(args: argparse.Namespace) -> int:
+def _campaign_or_none(path: str):
+    """The campaign file read and checked, or None after printing why it was refused."""
     from perovflow.ccd.config import CCDConfigError, load_campaign
 
     try:
-        campaign = load_campaign(args.file)
+        return load_campaign(path)
     except CCDConfigError as exc:
         print(f"perovflow ccd: error: {exc}", file=sys.stderr)
+        return None
+
+
+def check_ccd(args: argparse.Namespace) -> int:
+    campaign = _campaign_or_none(args.file)
+    if campaign is None:
         return 2
     print(f"campaign {campaign.name}: oracle {campaign.engine}, {len(campaign.candidates)} candidates, "
           f"{campaign.folds}-fold CV, committee of {campaign.members}")
@@ -44,13 +51,10 @@ def check_ccd(args: argparse.Namespace) -> int:
 
 
 def run_ccd(args: argparse.Namespace) -> int:
-    from perovflow.ccd.config import CCDConfigError, load_campaign
     from perovflow.ccd.pipeline import run_campaign
 
-    try:
-        campaign = load_campaign(args.file)
-    except CCDConfigError as exc:
-        print(f"perovflow ccd: error: {exc}", file=sys.stderr)
+    campaign = _campaign_or_none(args.file)
+    if campaign is None:
         return 2
     out = Path(args.output or f"runs/{campaign.name}")
     progress = (lambda msg: None) if args.quiet else (lambda msg: print(msg, flush=True))
