@@ -172,7 +172,7 @@ def _bfgs(model, seed: int, steps: int = 60) -> dict:
     """Steps per second of ML BFGS on a 40-atom Pnma cell (a fixed number of steps)."""
     from perovflow.descriptors.mbtr import MBTRDescriptor
     from perovflow.models.calculator import MBTRKRRCalculator
-    from perovflow.relax.ml import ml_relax
+    from perovflow.models.relaxation import ml_relax
     from perovflow.structures import PerovskiteSystem, SymmetryConstraint, generate_relaxation_starts
 
     system = PerovskiteSystem(a="Cs", b="Sn", x=("Cl", "Br", "I"))

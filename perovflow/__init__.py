@@ -1,11 +1,11 @@
 """perovflow: data-efficient ML datasets for perovskite alloys as FireWorks workflows.
 
 Importing the package is cheap on purpose: the interpreter start-up hook
-(:mod:`perovflow.hook`) imports it in every process of the environment.
+(:mod:`perovflow.fireworks.hook`) imports it in every process of the environment.
 """
 from __future__ import annotations
 
-from perovflow.hook import activate as _activate
+from perovflow.fireworks.hook import activate as _activate
 
 __version__ = "0.1.0"
 

@@ -13,8 +13,8 @@ import perovflow  # noqa: F401  (BLAS/torch settings and FireWorks fixes before 
 import pytest
 from pymongo import MongoClient
 
-from perovflow.db import server
-from perovflow.db.connection import DatabaseTarget
+from perovflow.store import server
+from perovflow.store.connection import DatabaseTarget
 
 
 @pytest.fixture(scope="session")

@@ -39,8 +39,8 @@ def test_queue_adapters_render_job_scripts(name, directive, tmp_path):
 
 
 def test_launchpad_template_points_at_the_embedded_server():
-    from perovflow.db import server
-    from perovflow.db.connection import from_launchpad_file
+    from perovflow.store import server
+    from perovflow.store.connection import from_launchpad_file
 
     target = from_launchpad_file(REPO / "launchers/my_launchpad.yaml")
     assert target.uri.endswith(f":{server.DEFAULT_PORT}") and target.database == "perovflow"

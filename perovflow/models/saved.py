@@ -4,7 +4,7 @@ A saved MBTR-KRR version carries everything needed to use it again and to know w
 is: weights, training features, hyperparameters, species, the descriptor settings and
 their hash, metrics and the hyperparameter-tuning record. Arrays are numeric or unicode
 (never ``object``), so the ``.npz`` loads with ``allow_pickle=False``; nothing here
-imports a database driver (the store in :mod:`perovflow.db.store` moves the bytes).
+imports a database driver (the store in :mod:`perovflow.store.store` moves the bytes).
 """
 from __future__ import annotations
 

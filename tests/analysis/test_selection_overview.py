@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from perovflow.analysis.selection import selection_overview
-from perovflow.db.store import Store
+from perovflow.store.store import Store
 from perovflow.structures import PerovskiteSystem, generate_pool
 
 

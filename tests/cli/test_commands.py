@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 from pymongo import MongoClient
 
-from perovflow.db import server
+from perovflow.store import server
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]

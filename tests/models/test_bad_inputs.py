@@ -7,7 +7,7 @@ import pytest
 from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
 from perovflow.models.calculator import MBTRKRRCalculator
 from perovflow.models.krr import KernelRidgeEnergy
-from perovflow.relax.ml import ml_relax
+from perovflow.models.relaxation import ml_relax
 from perovflow.structures import PerovskiteSystem, generate_pool, generate_relaxation_starts
 from tests.models.conftest import SYSTEM
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from perovflow.db.store import Store
+from perovflow.store.store import Store
 from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
 from perovflow.models.saved import DescriptorMismatch, model_from_record, model_record
 from perovflow.models.tuning import tune_krr

@@ -266,8 +266,8 @@ def test_giving_up_raises_engine_error_with_the_corrections(tmp_path, species_di
 
 
 def test_corrected_label_is_stored_once_with_its_correction(tmp_path, species_dir, fake_aims, mongo_db):
-    from perovflow.db.store import Store
-    from perovflow.fw.steps import label_structures
+    from perovflow.campaign.initial import label_structures
+    from perovflow.store.store import Store
 
     log = fake_aims("scf", "singlepoint.out")
     engine = engine_for(SP_SETTINGS, fake_aims, species_dir, tmp_path)

@@ -1,0 +1,140 @@
+"""One fit-and-test for every model of a campaign: the fits after each initial batch, the
+refits of active learning and the final fit after pruning (MBTR-KRR energies, Homm et al.
+2025, section II.C), each stored under a tag that says what it is."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from perovflow.campaign.context import CampaignContext
+from perovflow.campaign.records import TestErrors, initial_model_tag
+from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
+from perovflow.models.saved import model_record
+from perovflow.models.tuning import TuningResult, tune_krr
+from perovflow.settings import CampaignSettings
+from perovflow.units import EV_TO_MEV
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    ids: list[str]
+    x: np.ndarray
+    y: np.ndarray  # eV/atom
+
+
+def test_errors(ctx: CampaignContext, model: KernelRidgeEnergy) -> TestErrors:
+    """Energy errors on the labelled part of the held-out test set."""
+    test_ids, test_features = ctx.features("test")
+    test_energy = ctx.labelled_energies(test_ids)
+    rows = [i for i, sid in enumerate(test_ids) if sid in test_energy]
+    reference = np.array([test_energy[test_ids[i]] for i in rows])
+    errors = (model.predict(test_features[rows]) - reference) * EV_TO_MEV
+    return TestErrors(mae_mev=float(np.abs(errors).mean()), rmse_mev=float(np.sqrt((errors ** 2).mean())),
+                      n_test=len(rows))
+
+
+def fit_and_test(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperparameters, tag: str,
+                 meta: dict[str, Any], metrics: dict[str, Any] | None = None,
+                 tuning: TuningResult | None = None) -> int:
+    """Fit KRR on ``training``, test it, and store it under ``tag`` with ``meta`` (stage,
+    batch, ...); returns its version."""
+    began = time.perf_counter()
+    model = KernelRidgeEnergy(hyper).fit(training.x, training.y)
+    fit_seconds = time.perf_counter() - began
+    engine = ctx.engine
+    all_metrics = {**test_errors(ctx, model).as_metrics(), "n_train": len(training.ids), **(metrics or {}),
+                   "fit_seconds": fit_seconds}
+    arrays, record = model_record(
+        model, ctx.descriptor.settings, metrics=all_metrics, tuning=tuning, training_ids=training.ids,
+        extra={**meta, "engine": engine.name, "engine_settings_hash": engine.settings_hash,
+               "is_dft": engine.is_dft, "training_ids": training.ids})
+    return ctx.store.save_model(arrays, record, tag=tag)
+
+
+def hyperparameters_for(settings: CampaignSettings, x: np.ndarray, y: np.ndarray,
+                        seed: int = 0) -> tuple[KRRHyperparameters, TuningResult | None]:
+    """The campaign's (alpha, gamma), or, with ``model.tune``, BOSS-tuned ones by k-fold
+    cross-validation starting from them."""
+    model = settings.model
+    hyper = KRRHyperparameters(alpha=model.alpha, gamma=model.gamma)
+    if not model.tune:
+        return hyper, None
+    tuning = tune_krr(x, y, default=hyper, default_sigma=settings.descriptor.sigma, folds=model.tune_folds,
+                      iterpts=model.tune_iterations, seed=seed, max_points=model.tune_max_points)
+    return tuning.hyperparameters, tuning
+
+
+def initial_training_set(ctx: CampaignContext, batches: list[list[str]]) -> TrainingSet:
+    """The labelled structures of ``batches`` with their pool features."""
+    wanted = [sid for chosen in batches for sid in chosen]
+    energy = ctx.labelled_energies(wanted)
+    ids = [sid for sid in wanted if sid in energy]
+    pool_ids, pool_features = ctx.features("pool")
+    row = {sid: i for i, sid in enumerate(pool_ids)}
+    return TrainingSet(ids, pool_features[[row[sid] for sid in ids]], np.array([energy[sid] for sid in ids]))
+
+
+def fit_initial_batch(ctx: CampaignContext, batches: list[list[str]], batch: int) -> int:
+    """Fit on the labelled structures of ``batches`` (batches 0..batch), tuned when the
+    campaign asks for it; stored as ``initial/batch-<batch>``."""
+    training = initial_training_set(ctx, batches)
+    hyper, tuning = hyperparameters_for(ctx.settings, training.x, training.y, seed=batch)
+    return fit_and_test(ctx, training, hyper, initial_model_tag(batch), {"stage": "initial", "batch": batch},
+                        tuning=tuning)
+
+
+def another_batch(ctx: CampaignContext, batch: int, n_batches: int) -> bool:
+    """Another batch unless batches are used up or the test MAE stopped improving."""
+    if batch + 1 >= n_batches:
+        return False
+    plateau = ctx.settings.selection.plateau_mev
+    if plateau <= 0 or batch == 0:
+        return True
+    curve = {m.get("tag"): m["metrics"]["test_energy_mae_mev_per_atom"] for m in ctx.store.models()}
+    return curve[initial_model_tag(batch - 1)] - curve[initial_model_tag(batch)] >= plateau
+
+
+def snapshot_features(ctx: CampaignContext, ids: list[str], chunk: int) -> dict[str, np.ndarray]:
+    """MBTR rows of snapshots, computing (and storing, as chunk ``chunk``) those not stored yet."""
+    store, descriptor = ctx.store, ctx.descriptor
+    settings = descriptor.settings
+    try:
+        known = dict(zip(*store.load_features(settings.hash, "snapshot")))
+    except LookupError:  # no snapshot features stored yet
+        known = {}
+    missing = [sid for sid in ids if sid not in known]
+    if missing:  # a stored chunk is already in ``known``, so this chunk is new
+        matrix = descriptor.create(store.structures(missing))
+        store.save_features(settings.hash, "snapshot", chunk, missing, matrix, settings.as_dict())
+        known.update(zip(missing, matrix))
+    return {sid: known[sid] for sid in ids}
+
+
+def fit_with_snapshots(ctx: CampaignContext, snapshot_ids: list[str], tag: str, meta: dict[str, Any],
+                       chunk: int) -> int:
+    """Fit on the initial model's training set plus the labelled ``snapshot_ids``, with the
+    initial stage's (possibly tuned) hyperparameters; stored under ``tag``."""
+    store = ctx.store
+    existing = [m for m in store.models() if m.get("tag") == tag]
+    if existing:
+        return existing[0]["version"]
+    _, initial_meta = ctx.model(store.latest_model_tag("initial"))
+    initial_ids = list(initial_meta["training_ids"])
+    energies = ctx.labelled_energies(initial_ids + snapshot_ids)
+    initial_ids = [sid for sid in initial_ids if sid in energies]
+    snapshot_ids = [sid for sid in snapshot_ids if sid in energies]
+    pool_ids, pool_features = ctx.features("pool")
+    row = {sid: i for i, sid in enumerate(pool_ids)}
+    snap = snapshot_features(ctx, snapshot_ids, chunk) if snapshot_ids else {}
+    x = np.vstack([pool_features[[row[s] for s in initial_ids]],
+                   *([np.array([snap[s] for s in snapshot_ids])] if snapshot_ids else [])])
+    ids = initial_ids + snapshot_ids
+    training = TrainingSet(ids, x, np.array([energies[s] for s in ids]))
+    tuned = initial_meta.get("hyperparameters") or {}
+    hyper = KRRHyperparameters(alpha=float(tuned.get("alpha", ctx.settings.model.alpha)),
+                               gamma=float(tuned.get("gamma", ctx.settings.model.gamma)))
+    return fit_and_test(ctx, training, hyper, tag, {"batch": None, **meta},
+                        metrics={"n_initial": len(initial_ids), "n_snapshots": len(snapshot_ids)})

@@ -1,0 +1,57 @@
+"""Pruning and the final model (Homm et al. 2025, section II.D): the active-learning
+relaxation snapshots are clustered by k-means into as many clusters as snapshots to keep,
+one kept per cluster; the final model trains on the initial data plus those."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from perovflow.campaign.context import CampaignContext
+from perovflow.campaign.fitting import fit_with_snapshots, snapshot_features
+from perovflow.campaign.next import Next
+from perovflow.campaign.records import FINAL_MODEL
+from perovflow.campaign.relaxation import active_snapshot_ids
+from perovflow.campaign.relaxation_test import evaluate_relaxation_test
+from perovflow.selection import prune as kmeans_prune
+
+FINAL_STAGE = "final"
+
+
+def keep_snapshots(ctx: CampaignContext, snapshots: list[str], chunk: int) -> dict:
+    """Which snapshots pruning keeps (chosen once and stored as the ``pruned`` selection)."""
+    store, prune_settings = ctx.store, ctx.settings.prune
+    chosen = store.selection("pruned")
+    if chosen is not None:
+        return chosen
+    n_keep = max(1, math.ceil(prune_settings.keep_fraction * len(snapshots))) if snapshots else 0
+    features = snapshot_features(ctx, snapshots, chunk=chunk) if snapshots else {}
+    began = time.perf_counter()
+    keep = kmeans_prune(np.array([features[s] for s in snapshots]), n_keep, seed=prune_settings.seed) \
+        if n_keep and n_keep < len(snapshots) else list(range(len(snapshots)))
+    store.save_selection("pruned", {"method": "kmeans", "n_snapshots": len(snapshots), "n_keep": len(keep),
+                                    "kept": [snapshots[i] for i in sorted(keep)],
+                                    "seconds": time.perf_counter() - began})
+    return store.selection("pruned")
+
+
+def prune_and_finish(ctx: CampaignContext) -> dict:
+    """Prune the snapshots, fit the final model on the initial data plus those kept, and run
+    the relaxation test once more; stored as the record after the last iteration."""
+    store = ctx.store
+    iterations = [r["iteration"] for r in store.iterations() if r.get("stage") != FINAL_STAGE]
+    record_number = max(iterations, default=0) + 1
+    chosen = keep_snapshots(ctx, active_snapshot_ids(ctx), chunk=record_number)
+    version = fit_with_snapshots(ctx, list(chosen["kept"]), FINAL_MODEL,
+                                 {"stage": FINAL_STAGE, "pruned_from": chosen["n_snapshots"]}, chunk=record_number)
+    test = evaluate_relaxation_test(ctx, FINAL_MODEL)
+    store.update_iteration(record_number, {"stage": FINAL_STAGE, "model_version": version, "model_tag": FINAL_MODEL,
+                                           "relaxation_test": test, "n_snapshots": chosen["n_snapshots"],
+                                           "n_kept": len(chosen["kept"])})
+    return {"model_version": version, "n_snapshots": chosen["n_snapshots"], "n_kept": len(chosen["kept"])}
+
+
+def prune(ctx: CampaignContext) -> Next:
+    """The job step of pruning; nothing runs after it."""
+    return Next(record=prune_and_finish(ctx))

@@ -1,0 +1,160 @@
+"""The relaxation test of Homm et al. 2025 (section IV.B): the same starting structures
+relaxed once by the engine and, every iteration, by the current ML model; how many ML
+relaxations converge within the step limit, and how far their relaxed energies are from
+the engine's.
+
+Mixing enthalpies (the paper's Fig. 7) use each method's own relaxed end members of the
+same phase: dH = E/atom - sum_h c_h E_h/atom, with c_h the fraction of X sites holding h.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from ase import Atoms
+
+from perovflow.campaign.context import CampaignContext, symmetry_constrained
+from perovflow.campaign.jobs import relaxation_job
+from perovflow.campaign.next import Job, Next, fan_in
+from perovflow.campaign.records import RelaxationRequest
+from perovflow.models.relaxation import ml_relax
+from perovflow.structures import PerovskiteSystem, build_structure, generate_relaxation_starts
+from perovflow.units import EV_TO_MEV
+
+# the relaxation-test starts are drawn with their own random stream, apart from the pool's
+TEST_START_SEED_OFFSET = 7919
+
+
+@dataclass(frozen=True)
+class RelaxedEnergy:
+    energy_per_atom: float  # eV/atom at the last step
+    converged: bool
+    steps: int
+
+
+def end_member_starts(system: PerovskiteSystem, phases: Sequence[str]) -> list[Atoms]:
+    """One undistorted single-halide structure per phase and halide (the dH references)."""
+    starts = []
+    for phase in phases:
+        for halide in system.x:
+            atoms = build_structure(system, phase, halides=[halide] * 24)
+            atoms.info.update({"phase": phase, "end_member": halide})
+            starts.append(atoms)
+    return starts
+
+
+def halide_fractions(atoms: Atoms, halides: Sequence[str]) -> np.ndarray:
+    symbols = atoms.get_chemical_symbols()
+    counts = np.array([symbols.count(h) for h in halides], dtype=float)
+    if counts.sum() == 0:
+        raise ValueError(f"structure {atoms.get_chemical_formula()} has none of the halides {list(halides)}")
+    return counts / counts.sum()
+
+
+def mixing_enthalpy(energy_per_atom: float, fractions: np.ndarray, end_members: Sequence[float]) -> float:
+    """meV/atom relative to the linear interpolation between the end members."""
+    return (energy_per_atom - float(np.dot(fractions, end_members))) * EV_TO_MEV
+
+
+def relaxation_test_metrics(ml: Sequence[RelaxedEnergy], reference: Sequence[RelaxedEnergy]) -> dict:
+    """Convergence rate of the ML relaxations and the MAE/RMSE (meV/atom) of the relaxed
+    energies of those that converged (against the engine's relaxed energies)."""
+    if len(ml) != len(reference) or not ml:
+        raise ValueError(f"need as many ML as reference relaxations (>0), got {len(ml)} and {len(reference)}")
+    converged = [i for i, r in enumerate(ml) if r.converged]
+    errors = np.array([(ml[i].energy_per_atom - reference[i].energy_per_atom) * EV_TO_MEV for i in converged])
+    return {
+        "n": len(ml),
+        "n_converged": len(converged),
+        "convergence": len(converged) / len(ml),
+        "mae_mev": float(np.abs(errors).mean()) if errors.size else None,
+        "rmse_mev": float(np.sqrt((errors ** 2).mean())) if errors.size else None,
+        "mean_ml_steps": float(np.mean([r.steps for r in ml])),
+    }
+
+
+def mixing_enthalpies(structures: Sequence[Atoms], energies: Sequence[float], halides: Sequence[str],
+                      end_members: Mapping[str, Mapping[str, float]]) -> list[float | None]:
+    """dH (meV/atom) of each structure from its phase's end members ``end_members[phase][halide]``
+    (energies per atom); None where a phase lacks an end member."""
+    out = []
+    for atoms, energy in zip(structures, energies):
+        references = end_members.get(atoms.info.get("phase"), {})
+        if not all(h in references for h in halides):
+            out.append(None)
+            continue
+        out.append(mixing_enthalpy(energy, halide_fractions(atoms, halides), [references[h] for h in halides]))
+    return out
+
+
+# the test within a campaign ---------------------------------------------------------------
+def prepare_relaxation_test(ctx: CampaignContext) -> list[str]:
+    """Store the relaxation-test starts (``test_per_phase`` per phase, plus each phase's
+    single-halide end members for mixing enthalpies); returns their ids."""
+    active = ctx.settings.active
+    starts = generate_relaxation_starts(ctx.system, phases=tuple(ctx.settings.phases),
+                                        per_phase=active.test_per_phase,
+                                        seed=active.seed + TEST_START_SEED_OFFSET)
+    ends = end_member_starts(ctx.system, ctx.settings.phases)
+    for offset, atoms in enumerate(ends):
+        atoms.info["pool_index"] = len(starts) + offset
+    return ctx.store.add_structures([*starts, *ends], role="relax_test")
+
+
+def relaxation_test_jobs(ctx: CampaignContext, test_ids: list[str]) -> Next:
+    """The engine relaxes every relaxation-test start once; then the initial model is tested
+    (iteration 0) and active learning starts."""
+    settings = ctx.settings
+    active = settings.active
+    relaxations = [
+        relaxation_job(f"relax-{n}", RelaxationRequest(f"test:{sid}", sid, sid, active.test_fmax,
+                                                       active.test_max_steps, "relax_test"),
+                       name=f"{settings.name}: relaxation test {n}")
+        for n, sid in enumerate(test_ids)
+    ]
+    baseline = Job("baseline", "baseline_test", name=f"{settings.name}: relaxation test of the initial model",
+                   tolerate_failed=True)
+    return fan_in(relaxations, baseline)
+
+
+def evaluate_relaxation_test(ctx: CampaignContext, tag: str) -> dict[str, Any]:
+    """ML-relax every relaxation-test start with model ``tag`` and compare the relaxed
+    energies with the engine's; mixing enthalpies from each method's own end members."""
+    store, active, halides = ctx.store, ctx.settings.active, ctx.settings.system.x
+    calculator = ctx.calculator(tag)
+    version = store.load_model(tag=tag)[1]["version"]
+    ids = store.structure_ids("relax_test")
+    starts = store.structures(ids)
+    references = {sid: store.trajectory(f"test:{sid}") for sid in ids}
+    usable = [i for i, sid in enumerate(ids) if (references[sid] or {}).get("finished")]
+    ml, engine = [], []
+    began = time.perf_counter()
+    for i in usable:
+        start = starts[i]
+        trace = ml_relax(start, calculator, fmax=active.ml_fmax, max_steps=active.ml_max_steps,
+                         track_sigma=False, constraint=symmetry_constrained(start, start).constraints[0])
+        ml.append(RelaxedEnergy(trace.energies[-1] / len(start), trace.converged, trace.steps))
+        ref = references[ids[i]]
+        engine.append(RelaxedEnergy(ref["energy_per_atom"], bool(ref["converged"]), int(ref["steps"])))
+    # single-halide cells are the mixing-enthalpy references, not part of the error metrics
+    is_end = [len(set(start.get_chemical_symbols()) & set(halides)) == 1 for start in starts]
+    mixed = [k for k, i in enumerate(usable) if not is_end[i]]
+    metrics = relaxation_test_metrics([ml[k] for k in mixed], [engine[k] for k in mixed]) if mixed else {}
+    ends_ml: dict[str, dict[str, float]] = {}
+    ends_engine: dict[str, dict[str, float]] = {}
+    for k, i in enumerate(usable):
+        if is_end[i]:
+            phase, halide = starts[i].info.get("phase"), sorted(set(starts[i].get_chemical_symbols()) & set(halides))[0]
+            ends_ml.setdefault(phase, {})[halide] = ml[k].energy_per_atom
+            ends_engine.setdefault(phase, {})[halide] = engine[k].energy_per_atom
+    mixed_structures = [starts[usable[k]] for k in mixed]
+    dh_ml = mixing_enthalpies(mixed_structures, [ml[k].energy_per_atom for k in mixed], halides, ends_ml)
+    dh_engine = mixing_enthalpies(mixed_structures, [engine[k].energy_per_atom for k in mixed], halides, ends_engine)
+    mixing_rows = [{"structure_id": ids[usable[k]], "phase": starts[usable[k]].info.get("phase"),
+                    "dh_ml_mev": dml, "dh_engine_mev": deng, "ml_converged": ml[k].converged}
+                   for k, dml, deng in zip(mixed, dh_ml, dh_engine)]
+    metrics.update({"model_version": version, "model_tag": tag, "n_missing_reference": len(ids) - len(usable),
+                    "seconds": time.perf_counter() - began, "mixing_enthalpies": mixing_rows})
+    return metrics

@@ -1,0 +1,34 @@
+"""Every step a campaign job can run, by the name jobs carry (:class:`~perovflow.campaign.next.Job`).
+
+Both drivers, the FireWorks adapter and the local runner, look steps up here; a step takes
+the :class:`~perovflow.campaign.context.CampaignContext` and the job's arguments and
+returns a :class:`~perovflow.campaign.next.Next`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from perovflow.campaign import active_learning, initial, pruning, relaxation
+from perovflow.campaign.context import CampaignContext
+from perovflow.campaign.next import Next
+
+Step = Callable[..., Next]
+
+STEPS: dict[str, Step] = {
+    "generate": initial.generate,
+    "featurize": initial.featurize,
+    "select": initial.select,
+    "label": initial.label,
+    "fit": initial.fit,
+    "engine_relax": relaxation.engine_relax,
+    "baseline_test": active_learning.start,
+    "iteration": active_learning.iteration,
+    "refit": active_learning.refit,
+    "prune": pruning.prune,
+}
+
+
+def run_step(ctx: CampaignContext, step: str, args: dict[str, Any]) -> Next:
+    if step not in STEPS:
+        raise KeyError(f"unknown campaign step {step!r}; known: {', '.join(STEPS)}")
+    return STEPS[step](ctx, **args)

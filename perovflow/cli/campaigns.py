@@ -1,0 +1,151 @@
+"""``perovflow submit``, ``perovflow run`` and ``perovflow status``: campaigns on FireWorks.
+
+The FireWorks and science stacks load when a command runs (a second or two), not when the
+parser is built, so ``perovflow db ...`` and ``--help`` stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from perovflow.cli.database import add_target_options, ensure_database, target_of
+from perovflow.settings import CampaignError, CampaignSettings, load_campaign
+
+
+def _load(path: str) -> CampaignSettings | None:
+    try:
+        return load_campaign(path)
+    except CampaignError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from perovflow.fireworks.manager import SubmitError, submit  # loaded on use (see module docstring)
+
+    campaign = _load(args.file)
+    if campaign is None:
+        return 2
+    ensure_database(args)
+    try:
+        ids = submit(campaign, target_of(args), again=args.again, replace=args.replace)
+    except SubmitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"submitted campaign {campaign.name}: {len(ids)} Fireworks (fw_id {ids[0]}..{ids[-1]}); "
+          "more are added as the campaign runs. Start workers with `rlaunch rapidfire` or `perovflow run`.")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    # loaded on use (see module docstring)
+    from tqdm import tqdm
+
+    from perovflow.analysis.summary import format_summary, job_states, summary
+    from perovflow.fireworks.manager import SubmitError, rerun_stranded, start_workers, submit, wait_for
+    from perovflow.store.connection import launchpad
+
+    campaign = _load(args.file)
+    if campaign is None:
+        return 2
+    ensure_database(args)
+    target = target_of(args)
+    started = time.perf_counter()
+    try:
+        submit(campaign, target, again=args.again, replace=args.replace)
+    except SubmitError as exc:
+        if not args.resume:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        stranded = rerun_stranded(target, campaign.name)
+        print(f"resuming campaign {campaign.name}" + (f": {len(stranded)} interrupted job(s) set to run again "
+                                                      f"(fw_id {', '.join(map(str, stranded))})" if stranded else ""))
+    run_dir = Path(args.run_dir or f"runs/{campaign.name}")
+    workers = start_workers(args.workers, target, run_dir)
+    print(f"{args.workers} rlaunch workers running in {run_dir}/worker_*/ (logs: rlaunch.log)")
+    db = launchpad(target).db
+    bar = tqdm(total=0, unit="job", desc=campaign.name, disable=args.quiet)
+
+    def progress() -> None:
+        states = job_states(db, campaign.name)
+        bar.total = sum(states.values())
+        bar.n = states.get("COMPLETED", 0) + states.get("FIZZLED", 0)
+        bar.set_postfix_str(" ".join(f"{k[:4]}={v}" for k, v in states.items()))
+        bar.refresh()
+
+    codes = wait_for(workers, db, campaign.name, progress)
+    bar.close()
+    info = summary(db, campaign.name)
+    print(format_summary(info))
+    print(f"wall time {time.perf_counter() - started:.1f} s; data in {target.database} at {target.uri} "
+          f"(collections structures, calculations, models; query with pymongo, see docs/schema.md)")
+    if args.json:
+        Path(args.json).write_text(json.dumps({**info, "wall_seconds": time.perf_counter() - started},
+                                              default=str, indent=1))
+    figures = _figures(db, campaign.name, info, run_dir)
+    if figures:
+        print("figures: " + ", ".join(str(f) for f in figures))
+    crashed = [code for code in codes if code not in (None, 0)]
+    if crashed:
+        print(f"warning: workers ended with exit codes {crashed}; see their rlaunch.log", file=sys.stderr)
+    incomplete = {k: v for k, v in info["jobs"].items() if k not in ("COMPLETED", "FIZZLED")}
+    if incomplete:
+        print(f"campaign not finished: {incomplete}; run `perovflow run {args.file} --resume` "
+              "or start rlaunch workers", file=sys.stderr)
+    return 1 if incomplete or crashed else 0
+
+
+def _figures(db: Any, campaign: str, info: dict, folder: Path) -> list[Path]:
+    from perovflow.analysis.plots import campaign_figures  # matplotlib: loaded on use
+    from perovflow.analysis.selection import selection_overview
+
+    final = db.al_iterations.find_one({"campaign": campaign, "stage": "final"}, {"relaxation_test": 1})
+    mixing = ((final or {}).get("relaxation_test") or {}).get("mixing_enthalpies", [])
+    return campaign_figures(info, mixing, folder, selection=selection_overview(db, campaign))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from perovflow.analysis.summary import format_summary, summary  # loaded on use
+    from perovflow.store.connection import launchpad
+
+    db = launchpad(target_of(args)).db
+    names = [args.campaign] if args.campaign else sorted(
+        {doc["metadata"]["campaign"] for doc in db.workflows.find({"metadata.perovflow": True}, {"metadata": 1})}
+    )
+    if not names:
+        print("no campaigns in this database")
+    for name in names:
+        print(format_summary(summary(db, name)))
+    return 0
+
+
+def add_parsers(commands: Any) -> None:
+    submit = commands.add_parser("submit", help="validate a campaign file and add its workflow")
+    submit.add_argument("file")
+    submit.add_argument("--again", action="store_true", help="submit although the campaign exists")
+    submit.add_argument("--replace", action="store_true", help="delete the campaign's jobs and data first")
+    add_target_options(submit)
+    submit.set_defaults(func=cmd_submit)
+
+    run = commands.add_parser("run", help="submit, run N local rlaunch workers, wait, summarise")
+    run.add_argument("file")
+    run.add_argument("--workers", type=int, default=2)
+    run.add_argument("--run-dir", help="where workers run (default runs/<campaign>)")
+    run.add_argument("--again", action="store_true", help="submit although the campaign exists")
+    run.add_argument("--replace", action="store_true", help="delete the campaign's jobs and data first")
+    run.add_argument("--resume", action="store_true",
+                     help="campaign exists: run workers on it; jobs left RUNNING by stopped workers run again "
+                          "(only use it when no other worker runs this campaign)")
+    run.add_argument("--json", help="also write the summary as JSON here")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_target_options(run)
+    run.set_defaults(func=cmd_run)
+
+    status = commands.add_parser("status", help="jobs, data and learning curve of campaigns")
+    status.add_argument("campaign", nargs="?")
+    add_target_options(status)
+    status.set_defaults(func=cmd_status)

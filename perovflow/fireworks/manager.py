@@ -1,0 +1,151 @@
+"""Submitting campaigns, running local rlaunch workers and waiting for them."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from perovflow.campaign.initial import first_jobs
+from perovflow.fireworks.builder import campaign_workflow
+from perovflow.fireworks.tasks import CampaignStepTask
+from perovflow.settings import CampaignSettings
+from perovflow.store.connection import DatabaseTarget, launchpad, write_launchpad_yaml
+from perovflow.store.store import COLLECTIONS, Store
+
+
+class SubmitError(RuntimeError):
+    pass
+
+
+def campaign_workflows(lp, name: str) -> list[dict]:
+    return list(lp.workflows.find({"metadata.campaign": name}, {"state": 1, "nodes": 1}))
+
+
+def ensure_initialised(lp) -> None:
+    """Give a brand-new database FireWorks' id counters and indexes (never resets data)."""
+    if lp.fw_id_assigner.count_documents({}) == 0 and lp.fireworks.count_documents({}) == 0:
+        lp._restart_ids(1, 1)
+        lp.tuneup(bkground=False)
+
+
+def remove_campaign(lp, name: str) -> dict[str, int]:
+    """Delete a campaign's workflows and every document and file it stored."""
+    removed = {"workflows": 0}
+    for doc in campaign_workflows(lp, name):
+        lp.delete_wf(doc["nodes"][0], delete_launch_dirs=False)
+        removed["workflows"] += 1
+    store = Store(lp.db, name)
+    for doc in lp.db.features.find({"campaign": name}, {"file_id": 1}):
+        store.feature_files.delete(doc["file_id"])
+    for doc in lp.db.models.find({"campaign": name}, {"file_id": 1}):
+        store.model_files.delete(doc["file_id"])
+    for collection in COLLECTIONS:
+        removed[collection] = lp.db[collection].delete_many({"campaign": name}).deleted_count
+    return removed
+
+
+def submit(campaign: CampaignSettings, target: DatabaseTarget, again: bool = False,
+           replace: bool = False) -> list[int]:
+    """Add the campaign's workflow to the LaunchPad; returns the new fw_ids.
+
+    ``again``: add it although it exists (stored labels are reused); ``replace``: delete
+    the campaign's workflows and data first.
+    """
+    lp = launchpad(target)
+    ensure_initialised(lp)
+    existing = campaign_workflows(lp, campaign.name)
+    if existing and replace:
+        remove_campaign(lp, campaign.name)
+    elif existing and not again:
+        raise SubmitError(
+            f"campaign {campaign.name!r} is already submitted to {target.database} "
+            f"({len(existing)} workflow(s), state {existing[0].get('state')}); see `perovflow status`, "
+            "pass --again to add it once more (stored labels are reused) or --replace to start over"
+        )
+    workflow = campaign_workflow(campaign, target, first_jobs(campaign), CampaignStepTask)
+    Store(lp.db, campaign.name).ensure_indexes()
+    mapping = lp.add_wf(workflow)
+    return sorted(mapping.values())
+
+
+def rerun_stranded(target: DatabaseTarget, campaign: str) -> list[int]:
+    """Put the campaign's RUNNING/RESERVED Fireworks back to READY: after every worker and
+    the database were stopped, nobody runs them any more. Their tasks reuse what is stored."""
+    lp = launchpad(target)
+    stranded = [doc["fw_id"] for doc in lp.fireworks.find(
+        {"spec.campaign.name": campaign, "state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
+    for fw_id in stranded:
+        lp.rerun_fw(fw_id)
+    return stranded
+
+
+def rlaunch_command(launchpad_file: Path, sleep: int = 1, fworker_file: Path | None = None) -> list[str]:
+    exe = Path(sys.executable).parent / "rlaunch"
+    command = [str(exe), "-l", str(launchpad_file)]
+    if fworker_file:
+        command += ["-w", str(fworker_file)]
+    # "infinite": a worker must not quit while another one runs a job that will add more
+    # (selection, fits); perovflow stops its own workers when the campaign is finished
+    return command + ["-s", "rapidfire", "--nlaunches", "infinite", "--sleep", str(sleep)]
+
+
+def start_workers(n: int, target: DatabaseTarget, run_dir: Path, sleep: int = 1) -> list[subprocess.Popen]:
+    """Start ``n`` rlaunch rapidfire workers, each in its own folder with its own log."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    launchpad_file = write_launchpad_yaml(run_dir / "my_launchpad.yaml", target)
+    workers = []
+    for index in range(n):
+        folder = run_dir / f"worker_{index}"
+        folder.mkdir(exist_ok=True)
+        log = open(folder / "rlaunch.log", "ab")
+        workers.append(subprocess.Popen(
+            rlaunch_command(launchpad_file.resolve(), sleep=sleep), cwd=folder,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PEROVFLOW_TORCH_THREADS": os.environ.get("PEROVFLOW_TORCH_THREADS", "1")},
+        ))
+        log.close()
+    return workers
+
+
+ACTIVE_STATES = ("WAITING", "READY", "RESERVED", "RUNNING", "PAUSED")
+
+
+def campaign_finished(db, campaign: str) -> bool:
+    query = {"spec.campaign.name": campaign}
+    return db.fireworks.count_documents(query, limit=1) > 0 and db.fireworks.count_documents(
+        {**query, "state": {"$in": list(ACTIVE_STATES)}}, limit=1) == 0
+
+
+def stop_workers(workers: list[subprocess.Popen], timeout: float = 30.0) -> None:
+    for worker in workers:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            worker.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def wait_for(workers: list[subprocess.Popen], db, campaign: str, progress=None,
+             poll: float = 2.0) -> list[int | None]:
+    """Wait until the campaign has no active job (seen twice in a row, so that jobs added
+    by a finishing Firework are not missed), then stop the workers. Returns exit codes of
+    workers that ended by themselves (None for those stopped here)."""
+    finished_polls = 0
+    while any(w.poll() is None for w in workers):
+        if progress is not None:
+            progress()
+        finished_polls = finished_polls + 1 if campaign_finished(db, campaign) else 0
+        if finished_polls >= 2:
+            break
+        time.sleep(poll)
+    codes = [w.poll() for w in workers]
+    stop_workers(workers)
+    if progress is not None:
+        progress()
+    return codes

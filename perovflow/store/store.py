@@ -1,0 +1,336 @@
+"""The campaign store: structures, calculations, features, models and AL iterations.
+
+Plain pymongo on any MongoDB-protocol server. Arrays travel as ``.npy``/``.npz`` in GridFS
+(loaded with ``allow_pickle=False``), metadata as plain documents, so a user can query
+everything with pymongo and nothing loaded from the database can execute code.
+The schema is documented in ``docs/schema.md``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from typing import Any, Iterable
+
+import gridfs
+import numpy as np
+from ase import Atoms
+from pymongo import ASCENDING, DESCENDING, MongoClient, UpdateOne
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from perovflow.models.saved import DescriptorMismatch, check_descriptor
+from perovflow.structures.identity import structure_id
+
+COLLECTIONS = ("structures", "calculations", "features", "models", "selections", "al_iterations", "trajectories")
+
+
+def atoms_to_doc(atoms: Atoms) -> dict[str, Any]:
+    return {
+        "numbers": atoms.numbers.tolist(),
+        "positions": atoms.positions.tolist(),
+        "cell": np.asarray(atoms.cell).tolist(),
+        "pbc": [bool(p) for p in atoms.pbc],
+    }
+
+
+def doc_to_atoms(doc: dict[str, Any]) -> Atoms:
+    atoms = doc["atoms"] if "atoms" in doc else doc
+    result = Atoms(
+        numbers=atoms["numbers"], positions=atoms["positions"], cell=atoms["cell"],
+        pbc=atoms["pbc"],
+    )
+    for key in ("phase", "composition", "role", "pool_index"):
+        if key in doc:
+            result.info[key] = doc[key]
+    if "_id" in doc:
+        result.info["structure_id"] = doc["_id"]
+    return result
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _npz_load(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+class Store:
+    """One campaign's view of a database (several campaigns may share a database)."""
+
+    def __init__(self, db: Database, campaign: str):
+        self.db = db
+        self.campaign = campaign
+        self.feature_files = gridfs.GridFS(db, collection="feature_files")
+        self.model_files = gridfs.GridFS(db, collection="model_files")
+
+    @classmethod
+    def connect(cls, uri: str, database: str, campaign: str) -> "Store":
+        client = MongoClient(uri, serverSelectionTimeoutMS=20000, tz_aware=True)
+        return cls(client[database], campaign)
+
+    def ensure_indexes(self) -> None:
+        db = self.db
+        db.structures.create_index([("campaign", ASCENDING), ("role", ASCENDING), ("pool_index", ASCENDING)])
+        db.calculations.create_index(
+            [("structure_id", ASCENDING), ("engine", ASCENDING), ("settings_hash", ASCENDING)],
+            unique=True, name="one_label_per_structure_engine_settings",
+        )
+        db.calculations.create_index([("campaign", ASCENDING), ("status", ASCENDING)])
+        db.features.create_index(
+            [("campaign", ASCENDING), ("descriptor_hash", ASCENDING), ("role", ASCENDING), ("chunk", ASCENDING)],
+            unique=True, name="one_chunk_per_descriptor",
+        )
+        db.models.create_index([("campaign", ASCENDING), ("version", ASCENDING)], unique=True)
+        db.models.create_index([("campaign", ASCENDING), ("tag", ASCENDING)], unique=True)
+        db.selections.create_index([("campaign", ASCENDING), ("name", ASCENDING)], unique=True)
+        db.al_iterations.create_index([("campaign", ASCENDING), ("iteration", ASCENDING)], unique=True)
+        db.trajectories.create_index([("campaign", ASCENDING), ("key", ASCENDING)], unique=True)
+
+    # structures -------------------------------------------------------------
+    def add_structures(self, structures: Iterable[Atoms], role: str, parent: str | None = None) -> list[str]:
+        """Insert structures (idempotent: a known content hash is left as it is)."""
+        ids, operations = [], []
+        for atoms in structures:
+            sid = structure_id(atoms)
+            ids.append(sid)
+            doc = {
+                "campaign": self.campaign, "role": role, "atoms": atoms_to_doc(atoms),
+                "n_atoms": len(atoms), "formula": atoms.get_chemical_formula(),
+                "phase": atoms.info.get("phase"), "composition": atoms.info.get("composition"),
+                "pool_index": atoms.info.get("pool_index"), "parent": parent, "created": _now(),
+            }
+            operations.append(UpdateOne({"_id": sid}, {"$setOnInsert": doc}, upsert=True))
+        for start in range(0, len(operations), 1000):
+            self.db.structures.bulk_write(operations[start:start + 1000], ordered=False)
+        return ids
+
+    def structures(self, ids: Iterable[str]) -> list[Atoms]:
+        ids = list(ids)
+        by_id = {doc["_id"]: doc for doc in self.db.structures.find({"_id": {"$in": ids}})}
+        missing = [sid for sid in ids if sid not in by_id]
+        if missing:
+            raise KeyError(f"structures not in the store: {missing[:5]}")
+        return [doc_to_atoms(by_id[sid]) for sid in ids]
+
+    def structure_ids(self, role: str) -> list[str]:
+        cursor = self.db.structures.find(
+            {"campaign": self.campaign, "role": role}, {"_id": 1}
+        ).sort("pool_index", ASCENDING)
+        return [doc["_id"] for doc in cursor]
+
+    # calculations -----------------------------------------------------------
+    def find_calculation(self, sid: str, engine: str, settings_hash: str) -> dict | None:
+        return self.db.calculations.find_one(
+            {"structure_id": sid, "engine": engine, "settings_hash": settings_hash}
+        )
+
+    def add_calculation(self, sid: str, engine: str, settings_hash: str, result: dict[str, Any],
+                        status: str = "completed", kind: str = "single_point",
+                        fw_id: int | None = None) -> bool:
+        """Store one label; returns False when that (structure, engine, settings) exists."""
+        doc = {
+            "campaign": self.campaign, "structure_id": sid, "engine": engine,
+            "settings_hash": settings_hash, "kind": kind, "status": status, "fw_id": fw_id,
+            "created": _now(), **result,
+        }
+        try:
+            self.db.calculations.insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    def energies(self, ids: list[str], engine: str, settings_hash: str) -> dict[str, float]:
+        """Total energies per atom (eV/atom) of the completed labels among ``ids``."""
+        cursor = self.db.calculations.find(
+            {"structure_id": {"$in": ids}, "engine": engine, "settings_hash": settings_hash,
+             "status": "completed"},
+            {"structure_id": 1, "energy_per_atom": 1},
+        )
+        return {doc["structure_id"]: doc["energy_per_atom"] for doc in cursor}
+
+    def count_labels(self, purposes: Iterable[str]) -> int:
+        """Completed labels of this campaign made for any of ``purposes`` (e.g. stage1)."""
+        return self.db.calculations.count_documents(
+            {"campaign": self.campaign, "purpose": {"$in": list(purposes)}, "status": "completed"})
+
+    # features ---------------------------------------------------------------
+    def has_features(self, descriptor_hash: str, role: str, chunk: int) -> bool:
+        return self.db.features.count_documents(
+            {"campaign": self.campaign, "descriptor_hash": descriptor_hash, "role": role, "chunk": chunk},
+            limit=1,
+        ) > 0
+
+    def save_features(self, descriptor_hash: str, role: str, chunk: int, ids: list[str],
+                      matrix: np.ndarray, settings: dict[str, Any]) -> bool:
+        if self.has_features(descriptor_hash, role, chunk):
+            return False
+        file_id = self.feature_files.put(
+            _npz_bytes({"ids": np.asarray(ids), "features": matrix.astype(np.float64)}),
+            filename=f"{self.campaign}/{descriptor_hash}/{role}/{chunk}.npz",
+        )
+        try:
+            self.db.features.insert_one({
+                "campaign": self.campaign, "descriptor_hash": descriptor_hash, "role": role,
+                "chunk": chunk, "n": len(ids), "n_features": int(matrix.shape[1]),
+                "settings": settings, "file_id": file_id, "created": _now(),
+            })
+            return True
+        except DuplicateKeyError:  # another worker finished the same chunk first
+            self.feature_files.delete(file_id)
+            return False
+
+    def load_features(self, descriptor_hash: str, role: str) -> tuple[list[str], np.ndarray]:
+        docs = list(self.db.features.find(
+            {"campaign": self.campaign, "descriptor_hash": descriptor_hash, "role": role}
+        ).sort("chunk", ASCENDING))
+        if not docs:
+            raise LookupError(f"no {role} features for descriptor {descriptor_hash}")
+        ids: list[str] = []
+        blocks = []
+        for doc in docs:
+            arrays = _npz_load(self.feature_files.get(doc["file_id"]).read())
+            ids.extend(str(i) for i in arrays["ids"])
+            blocks.append(arrays["features"])
+        return ids, np.vstack(blocks)
+
+    # selections -------------------------------------------------------------
+    def save_selection(self, name: str, doc: dict[str, Any]) -> None:
+        self.db.selections.update_one(
+            {"campaign": self.campaign, "name": name},
+            {"$setOnInsert": {"campaign": self.campaign, "name": name, "created": _now(), **doc}},
+            upsert=True,
+        )
+
+    def selection(self, name: str) -> dict | None:
+        return self.db.selections.find_one({"campaign": self.campaign, "name": name})
+
+    # models -----------------------------------------------------------------
+    def save_model(self, arrays: dict[str, np.ndarray], meta: dict[str, Any],
+                   version: int | None = None, tag: str | None = None) -> int:
+        """Store a model as .npz in GridFS plus a JSON-able metadata document; returns its version.
+
+        Versions count up in the order models are stored. ``tag`` names what the model is
+        (e.g. ``initial/batch-3``, ``final``); saving a tag that exists returns that
+        model's version and stores nothing, so a re-run fit is idempotent (so is a given
+        ``version``). Untagged models are tagged ``version-<n>``.
+        Arrays must be numeric, boolean or unicode: an ``object`` array would need pickle to
+        load, and loading never unpickles (:func:`_npz_load`). Build both parts of an
+        MBTR-KRR model with :func:`perovflow.models.saved.model_record`.
+        """
+        json.dumps(meta)  # metadata must be plain JSON: fail before writing anything
+        for name, array in arrays.items():
+            if np.asarray(array).dtype.hasobject:
+                raise TypeError(f"model array {name!r} has dtype object: it could only be loaded "
+                                "with pickle; store numbers or strings")
+        existing = self._existing_model(version, tag)
+        if existing is not None:
+            return existing
+        file_id = self.model_files.put(_npz_bytes(arrays), filename=f"{self.campaign}/model.npz",
+                                       metadata={"campaign": self.campaign})
+        while True:
+            if version is None:
+                last = self.db.models.find_one({"campaign": self.campaign}, sort=[("version", DESCENDING)])
+                chosen = 1 if last is None else last["version"] + 1
+            else:
+                chosen = version
+            try:
+                self.db.models.insert_one({
+                    "campaign": self.campaign, "version": chosen, "tag": tag or f"version-{chosen}",
+                    "file_id": file_id, "created": _now(), **meta,
+                })
+                return chosen
+            except DuplicateKeyError:
+                existing = self._existing_model(version, tag)
+                if existing is not None:  # the same fit was stored by another run meanwhile
+                    self.model_files.delete(file_id)
+                    return existing
+
+    def _existing_model(self, version: int | None, tag: str | None) -> int | None:
+        query: dict[str, Any] = {"campaign": self.campaign}
+        if tag is not None:
+            query["tag"] = tag
+        elif version is not None:
+            query["version"] = version
+        else:
+            return None
+        doc = self.db.models.find_one(query, {"version": 1})
+        return None if doc is None else int(doc["version"])
+
+    def load_model(self, version: int | None = None, descriptor: Any = None,
+                   tag: str | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Arrays and metadata of a model by ``tag`` or ``version`` (the latest when neither).
+
+        ``descriptor`` (an :class:`~perovflow.descriptors.mbtr.MBTRSettings`) given: the
+        model must have been trained with exactly these settings, else
+        :class:`~perovflow.models.saved.DescriptorMismatch` names both hashes and the
+        differing fields. Nothing loaded is unpickled.
+        """
+        query: dict[str, Any] = {"campaign": self.campaign}
+        if tag is not None:
+            query["tag"] = tag
+        if version is not None:
+            query["version"] = version
+        doc = self.db.models.find_one(query, sort=[("version", DESCENDING)])
+        if doc is None:
+            what = f"model {tag!r}" if tag is not None else f"model version {version or ''}".strip()
+            raise LookupError(f"campaign {self.campaign!r} has no {what}")
+        if descriptor is not None:
+            if "descriptor" not in doc:
+                raise DescriptorMismatch(f"model version {doc['version']} of campaign {self.campaign!r} "
+                                         f"records no descriptor settings; expected {descriptor.hash}")
+            check_descriptor(doc["descriptor"], doc.get("descriptor_hash"), descriptor)
+        arrays = _npz_load(self.model_files.get(doc["file_id"]).read())
+        return arrays, doc
+
+    def latest_model_tag(self, stage: str) -> str:
+        """Tag of the last model stored by ``stage`` (e.g. the initial stage's final fit)."""
+        doc = self.db.models.find_one({"campaign": self.campaign, "stage": stage}, {"tag": 1},
+                                      sort=[("version", DESCENDING)])
+        if doc is None:
+            raise LookupError(f"campaign {self.campaign!r} has no model of stage {stage!r}")
+        return doc["tag"]
+
+    def models(self) -> list[dict]:
+        return list(self.db.models.find({"campaign": self.campaign}, {"file_id": 0}).sort("version", ASCENDING))
+
+    # active learning --------------------------------------------------------
+    def update_iteration(self, iteration: int, fields: dict[str, Any]) -> None:
+        """Set fields of one active-learning iteration's record (created on first use)."""
+        self.db.al_iterations.update_one(
+            {"campaign": self.campaign, "iteration": iteration},
+            {"$set": {**fields, "updated": _now()},
+             "$setOnInsert": {"campaign": self.campaign, "iteration": iteration, "created": _now()}},
+            upsert=True,
+        )
+
+    def iteration(self, iteration: int) -> dict | None:
+        return self.db.al_iterations.find_one({"campaign": self.campaign, "iteration": iteration})
+
+    def iterations(self) -> list[dict]:
+        return list(self.db.al_iterations.find({"campaign": self.campaign}).sort("iteration", ASCENDING))
+
+    def update_trajectory(self, key: str, fields: dict[str, Any], push_snapshot: str | None = None) -> None:
+        """A relaxation trajectory run by an engine (``key`` names it within the campaign);
+        ``push_snapshot`` appends one labelled snapshot's structure id."""
+        update: dict[str, Any] = {
+            "$set": {**fields, "updated": _now()},
+            "$setOnInsert": {"campaign": self.campaign, "key": key, "created": _now()},
+        }
+        if push_snapshot is not None:
+            update["$push"] = {"snapshot_ids": push_snapshot}
+        self.db.trajectories.update_one({"campaign": self.campaign, "key": key}, update, upsert=True)
+
+    def trajectory(self, key: str) -> dict | None:
+        return self.db.trajectories.find_one({"campaign": self.campaign, "key": key})
+
+    def trajectories(self, **query: Any) -> list[dict]:
+        return list(self.db.trajectories.find({"campaign": self.campaign, **query}).sort("key", ASCENDING))

@@ -1,0 +1,34 @@
+"""Small campaigns for tests (2 phases x 25 compositions of CsPb(Cl/Br)3)."""
+from __future__ import annotations
+
+from perovflow.settings import CampaignSettings, parse_campaign
+
+
+def small_campaign(name: str = "tiny", **overrides) -> dict:
+    """A campaign file's content small enough for tests; ``overrides`` update sections."""
+    data = {
+        "campaign": name,
+        "system": {"a": "Cs", "b": "Pb", "x": ["Cl", "Br"]},
+        "phases": ["Pm-3m", "Pnma"],
+        "pool": {"per_composition": 2, "test_per_composition": 1, "seed": 3, "chunk_size": 40},
+        "selection": {"clusters": 10, "batches": 2, "seed": 3, "min_size": 5},
+        "labelling": {"engine": "chgnet", "group_size": 6},
+        "active": {"enabled": False},
+    }
+    for key, value in overrides.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return data
+
+
+def small_settings(name: str = "tiny", **overrides) -> CampaignSettings:
+    return parse_campaign(small_campaign(name, **overrides))
+
+
+# both active-learning stages and pruning in about a minute of CHGNet labels
+ACTIVE = {"enabled": True, "starts_per_phase": 2, "per_phase": 1, "test_per_phase": 1, "stage1_iterations": 2,
+          "stage2_iterations": 1, "stage2_dft_steps": 3, "dft_max_steps": 12, "ml_max_steps": 50,
+          "test_max_steps": 30, "seed": 5}
+
+
+def active_campaign(name: str) -> CampaignSettings:
+    return small_settings(name, selection={"clusters": 10, "batches": 2}, active=ACTIVE)

@@ -1,0 +1,76 @@
+"""What a finished campaign with both active-learning stages and pruning must satisfy,
+whichever driver ran it (rlaunch workers or the local runner)."""
+from __future__ import annotations
+
+import numpy as np
+
+from perovflow.campaign.context import CampaignContext, symmetry_constrained
+from perovflow.models.relaxation import ml_relax
+from perovflow.settings import CampaignSettings
+from perovflow.store.store import Store
+
+
+def check_active_learning_invariants(store: Store, campaign: CampaignSettings, active: dict) -> dict[int, dict]:
+    """Assert the stored records of a campaign whose ``active`` section is ``active`` (2
+    stage-1 and 1 stage-2 iterations); returns the al_iterations records by number."""
+    records = {r["iteration"]: r for r in store.iterations()}
+    assert [records[i]["stage"] for i in (0, 1, 2, 3)] == ["initial", "stage1", "stage1", "stage2"]
+    assert records[4]["stage"] == "final" and max(records) == 4
+    # the relaxation test is stored for every iteration and for the final model
+    for record in records.values():
+        test = record["relaxation_test"]
+        assert test["n"] == 2 and 0 <= test["convergence"] <= 1
+        assert test["mae_mev"] is None or test["mae_mev"] >= 0
+        assert len(test["mixing_enthalpies"]) == test["n"]
+    assert any(r["relaxation_test"]["mae_mev"] is not None for r in records.values())
+
+    n_acquired = 0
+    for iteration in (1, 2, 3):
+        record = records[iteration]
+        for acquisition in record["acquisitions"]:
+            n_acquired += 1
+            trajectory = store.trajectory(acquisition["key"])
+            assert trajectory["finished"] and trajectory["snapshot_ids"][0] == acquisition["start_id"]
+            assert trajectory["purpose"] == record["stage"] and trajectory["iteration"] == iteration
+            ml = record["ml_relaxations"][acquisition["phase"]][acquisition["index"]]
+            sigmas, step = ml["sigma_mev"], acquisition["step"]
+            if record["stage"] == "stage1":
+                threshold = record["thresholds_mev"][acquisition["phase"]]
+                assert sigmas[step] > threshold and all(s <= threshold for s in sigmas[:step])
+                assert trajectory["max_steps"] == active["dft_max_steps"]
+                assert trajectory["fmax"] == campaign.active.dft_fmax
+            else:
+                assert step == ml["steps"] and trajectory["steps"] == active["stage2_dft_steps"]
+            if step == 0:  # crossing at the first step: DFT continues from the start itself
+                assert acquisition["start_id"] == ml["start_id"]
+            else:
+                assert store.db.structures.find_one({"_id": acquisition["start_id"]})["parent"] == ml["start_id"]
+    assert n_acquired > 0
+
+    # redo one stage-1 ML relaxation with the stored model: the structure at the crossing
+    # step is exactly the one DFT continued from
+    first = max((a for i in (1, 2) for a in records[i]["acquisitions"]), key=lambda a: a["step"])
+    record = next(records[i] for i in (1, 2) if first in records[i]["acquisitions"])
+    calculator = CampaignContext(campaign, store).calculator(record["model_tag"])
+    origin = store.structures([record["ml_relaxations"][first["phase"]][first["index"]]["start_id"]])[0]
+    trace = ml_relax(origin, calculator, fmax=campaign.active.ml_fmax, max_steps=first["step"], track_sigma=False,
+                     constraint=symmetry_constrained(origin, origin).constraints[0])
+    continued = store.structures([first["start_id"]])[0]
+    np.testing.assert_allclose(trace.structures[first["step"]].positions, continued.positions, atol=1e-4)
+
+    # models: named by what they are, numbered in order; iteration i explores with the
+    # refit of iteration i-1
+    models = store.models()
+    assert [m["version"] for m in models] == list(range(1, len(models) + 1))
+    by_tag = {m["tag"]: m for m in models}
+    assert records[2]["model_tag"] == "active/iteration-1" and records[3]["model_tag"] == "active/iteration-2"
+    assert by_tag["active/iteration-3"]["version"] == records[3]["refit_version"]
+
+    # pruning kept a share of the snapshots and the final model was fitted on them
+    pruned = store.selection("pruned")
+    final = models[-1]
+    assert final["tag"] == "final" and final["stage"] == "final"
+    assert pruned["n_keep"] == len(pruned["kept"]) < pruned["n_snapshots"]
+    assert final["metrics"]["n_snapshots"] == len(pruned["kept"])
+    assert records[4]["model_version"] == final["version"]
+    return records

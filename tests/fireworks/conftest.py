@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.campaign.helpers import small_settings
+
+
+@pytest.fixture
+def tiny_campaign():
+    return small_settings()
