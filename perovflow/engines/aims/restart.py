@@ -2,7 +2,8 @@
 
 Each restart moves ``aims.out`` to ``aims.out.<n>`` (and keeps the geometry it started
 from as ``geometry.in.<n>``), so no evaluated step is ever lost; :func:`trajectory` puts
-the parts back together in order.
+the parts back together in order. ``docs/fhi-aims.md`` (Restarts) describes the whole
+restart behaviour.
 """
 from __future__ import annotations
 
