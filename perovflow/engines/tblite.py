@@ -1,6 +1,8 @@
 """GFN1-xTB from tblite as a stand-in oracle (not DFT): a real, cheap in-process SCF.
 
-Labels carry ``engine="tblite-gfn1"`` and ``is_dft=False``. Because tblite really
+Labels carry ``engine="tblite"`` (the name a campaign file selects it by) and
+``is_dft=False``; the method (GFN1-xTB by default) is one of the settings, so it is in
+the settings hash and in each label's settings. Because tblite really
 iterates an SCF and raises when it does not converge, it exercises the failure paths
 of the workflow (an ``EngineError`` with the library's own message) without a DFT code.
 """
@@ -20,7 +22,7 @@ METHODS = ("GFN1-xTB", "GFN2-xTB", "IPEA1-xTB")
 
 
 class TBLiteEngine:
-    name = "tblite-gfn1"
+    name = "tblite"
     is_dft = False
 
     def __init__(self, method: str = "GFN1-xTB", accuracy: float = 1.0,
@@ -41,8 +43,6 @@ class TBLiteEngine:
         self.max_iterations = max_iterations
         # not physics, so not in ``settings``: OpenMP threads of tblite's library
         self.threads = threads
-        if method != "GFN1-xTB":
-            self.name = f"tblite-{method.split('-')[0].lower()}"
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def test_single_point_is_a_labelled_stand_in_with_consistent_forces():
     engine = TBLiteEngine()
     atoms = cspbbr3()
     label = engine.single_point(atoms)
-    assert label.engine == "tblite-gfn1" and label.is_dft is False
+    assert label.engine == "tblite" and label.is_dft is False
     assert np.isfinite(label.energy) and label.forces.shape == (5, 3) and label.stress.shape == (6,)
     assert np.all(np.isfinite(label.forces))
     step = 1e-3
@@ -58,6 +58,9 @@ def test_settings_are_hashed_and_checked():
     assert base.settings == {"method": "GFN1-xTB", "accuracy": 1.0, "electronic_temperature": 300.0,
                              "max_iterations": 250}
     assert TBLiteEngine(electronic_temperature=1000.0).settings_hash != base.settings_hash
+    gfn2 = TBLiteEngine(method="GFN2-xTB")
+    assert gfn2.name == base.name == "tblite"  # the method tells them apart, not the name
+    assert gfn2.settings["method"] == "GFN2-xTB" and gfn2.settings_hash != base.settings_hash
     assert TBLiteEngine().settings_hash == base.settings_hash
     with pytest.raises(ValueError, match="allowed"):
         TBLiteEngine(method="PM7")

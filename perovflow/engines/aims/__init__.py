@@ -5,7 +5,7 @@ needed to import or test this package.
 """
 from __future__ import annotations
 
-from perovflow.engines.aims.engine import AimsEngine, structure_hash
+from perovflow.engines.aims.engine import AimsEngine
 from perovflow.engines.aims.guard import NUMERICAL_KEYS, check_numerical_only, control_changes, edit_control
 from perovflow.engines.aims.handlers import (
     CloseEncounterHandler,
@@ -27,6 +27,6 @@ __all__ = [
     "CpuConsistencyHandler", "FrozenRunHandler", "IllConditionedOverlapHandler", "NUMERICAL_KEYS",
     "ScfConvergenceHandler", "TrustedDescentHandler", "WallTimeHandler", "check_numerical_only",
     "control_changes", "control_text", "default_handlers", "edit_control", "geometry_text",
-    "parse_aims_output", "prepare_restart", "read_aims_output", "read_geometry", "structure_hash",
+    "parse_aims_output", "prepare_restart", "read_aims_output", "read_geometry",
     "trajectory", "write_inputs",
 ]

@@ -1,13 +1,13 @@
 """FHI-aims behind the engine interface: inputs -> custodian (AimsJob + handlers) -> labels.
 
-Each calculation runs in its own folder under ``workdir``, named after the structure,
-the kind of calculation and the settings hash. Calling again on the same folder reuses
+Each calculation runs in its own folder under ``workdir``, named after the kind of
+calculation, the structure (:func:`perovflow.structures.identity.structure_id`, the same
+id the store uses) and the settings hash. Calling again on the same folder reuses
 a finished result, or resumes an unfinished one from its last complete geometry, so a
 rerun Firework never starts over and never labels twice.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
-from ase.geometry import find_mic
 from custodian.custodian import (
     Custodian,
     CustodianError,
@@ -35,28 +34,9 @@ from perovflow.engines.aims.outputs import AimsStep, read_aims_output, voigt
 from perovflow.engines.aims.restart import ABORT_FILES, OUTPUT, trajectory
 from perovflow.engines.ase_driver import driven_relaxation
 from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
+from perovflow.structures.identity import same_structure, structure_id
 
 CORRECTIONS_FILE = "perovflow_corrections.json"
-
-
-def structure_hash(atoms: Atoms) -> str:
-    payload = {
-        "numbers": atoms.numbers.tolist(),
-        "positions": np.round(atoms.positions, 5).tolist(),
-        "cell": np.round(atoms.cell.array, 5).tolist() if atoms.pbc.any() else None,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _same_structure(a: Atoms, b: Atoms, tol: float = 1e-4) -> bool:
-    if a.get_chemical_symbols() != b.get_chemical_symbols():
-        return False
-    diff = a.positions - b.positions
-    if a.pbc.all():
-        if np.abs(a.cell.array - b.cell.array).max() > tol:
-            return False
-        diff, _ = find_mic(diff, a.cell, pbc=True)
-    return float(np.linalg.norm(diff, axis=1).max()) <= tol
 
 
 def _tail(path: Path, n: int = 5) -> str:
@@ -114,7 +94,7 @@ class AimsEngine:
         return settings_hash(self.name, self.settings)
 
     def run_folder(self, atoms: Atoms, kind: str) -> Path:
-        return self.workdir / f"{kind}-{structure_hash(atoms)}-{self.settings_hash}"
+        return self.workdir / f"{kind}-{structure_id(atoms)}-{self.settings_hash}"
 
     def handlers(self) -> list[ErrorHandler]:
         if self._handlers is not None:
@@ -133,7 +113,7 @@ class AimsEngine:
         if not steps:
             raise EngineError(f"{folder}: no energy and forces in {OUTPUT}", corrections)
         step = steps[-1]
-        if not _same_structure(step.atoms, atoms):
+        if not same_structure(step.atoms, atoms):
             raise EngineError(f"{folder}: the evaluated geometry is not the requested structure", corrections)
         return self._label(step, corrections, seconds)
 

@@ -1,4 +1,4 @@
-"""custodian error handlers for the FHI-aims failures listed in ``fhi-aims-facts.md``.
+"""custodian error handlers for the FHI-aims failures listed in ``docs/fhi-aims.md``.
 
 Every correction restarts from the last complete geometry (never from scratch), edits
 ``control.in`` only through :func:`perovflow.engines.aims.guard.edit_control` (numerical

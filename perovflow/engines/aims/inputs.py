@@ -23,7 +23,7 @@ GEOMETRY = "geometry.in"
 
 @dataclass(frozen=True)
 class AimsSettings:
-    """Settings of one FHI-aims labelling campaign (defaults: the reference study)."""
+    """Settings of one FHI-aims labelling campaign (defaults: those of Homm et al. 2025)."""
 
     xc: str = "pbesol"
     relativistic: str = "atomic_zora scalar"

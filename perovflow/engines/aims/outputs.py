@@ -4,7 +4,8 @@ One :class:`AimsStep` per geometry that was evaluated (a single point has one, a
 relaxation one per force evaluation). Within a step the last printed values win, except
 the provisional results printed before FHI-aims restarts its mixer, which are skipped.
 Energies are the "Electronic free energy" in eV (what forces are consistent with, and
-what ASE reports as ``energy``); stress is the 3x3 tensor in eV/Å^3.
+what ASE reports as ``energy``); stress is the 3x3 tensor in eV/Å^3. The output lines
+this parser relies on are listed in ``docs/fhi-aims.md``.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ SCF_CONVERGED = "Self-consistency cycle converged."
 MIXER_RESTART = "Self-consistency cycle not yet converged - restarting mixer"
 RELAX_CONVERGED = "Present geometry is converged."
 
-# error name -> texts that identify it in aims.out (catalogue of fhi-aims-facts.md)
+# error name -> texts that identify it in aims.out (the failure table of docs/fhi-aims.md)
 ERROR_MARKERS: dict[str, tuple[str, ...]] = {
     "scf_not_converged": ("scf_solver: SCF cycle not converged",),
     "trusted_descent": ("trusted_descent",),

@@ -2,7 +2,8 @@
 
 Each restart moves ``aims.out`` to ``aims.out.<n>`` (and keeps the geometry it started
 from as ``geometry.in.<n>``), so no evaluated step is ever lost; :func:`trajectory` puts
-the parts back together in order.
+the parts back together in order. ``docs/fhi-aims.md`` (Restarts) describes the whole
+restart behaviour.
 """
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import re
 import shutil
 from pathlib import Path
 
-import numpy as np
 from ase import Atoms
 
 from perovflow.engines.aims.guard import control_value, edit_control, split_control
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY, geometry_text, read_geometry
 from perovflow.engines.aims.outputs import AimsOutput, AimsStep, read_aims_output
+from perovflow.structures.identity import same_structure
 
 OUTPUT = "aims.out"
 ABORT_FILES = ("abort_scf", "abort_opt")
@@ -52,16 +53,6 @@ def archive_output(directory: str | os.PathLike) -> Path | None:
     return target
 
 
-def same_geometry(a: Atoms, b: Atoms, tol: float = 1e-4) -> bool:
-    if len(a) != len(b) or a.get_chemical_symbols() != b.get_chemical_symbols():
-        return False
-    if bool(a.pbc.any()) != bool(b.pbc.any()):
-        return False
-    if a.pbc.any() and np.abs(a.cell.array - b.cell.array).max() > tol:
-        return False
-    return float(np.abs(a.positions - b.positions).max()) <= tol
-
-
 def trajectory(directory: str | os.PathLike) -> tuple[list[AimsStep], list[AimsOutput]]:
     """Complete steps of all parts in order, and the parsed parts.
 
@@ -73,7 +64,7 @@ def trajectory(directory: str | os.PathLike) -> tuple[list[AimsStep], list[AimsO
     steps: list[AimsStep] = []
     for out in outputs:
         new = out.complete_steps
-        if steps and new and same_geometry(steps[-1].atoms, new[0].atoms):
+        if steps and new and same_structure(steps[-1].atoms, new[0].atoms):
             steps.pop()
         steps.extend(new)
     return steps, outputs
@@ -117,7 +108,7 @@ def _remaining_relaxation_steps(folder: Path, restart_geometry: Atoms | None) ->
         return {}
     steps, _ = trajectory(folder)
     geometries = [s.atoms for s in steps]
-    if restart_geometry is not None and not (geometries and same_geometry(geometries[-1], restart_geometry)):
+    if restart_geometry is not None and not (geometries and same_structure(geometries[-1], restart_geometry)):
         geometries.append(restart_geometry)
     remaining = max(int(budget[0]) - max(len(geometries) - 1, 0), 0)
     edit_control(folder, {"max_relaxation_steps": str(remaining)})

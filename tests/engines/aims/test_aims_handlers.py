@@ -1,4 +1,4 @@
-"""Each failure of fhi-aims-facts.md injected into real FHI-aims outputs (from ASE's wheel)."""
+"""Each failure of docs/fhi-aims.md injected into real FHI-aims outputs (from ASE's wheel)."""
 from __future__ import annotations
 
 import os
@@ -35,7 +35,7 @@ class Failure:
     handler: type
     kind: str
     cut: tuple[str, str, int]
-    text: str  # appended to the cut output; only the marker text is known, see fhi-aims-facts.md
+    text: str  # appended to the cut output; only the marker text is known, see docs/fhi-aims.md
     expected: list[dict[str, str]] = field(default_factory=list)  # control.in after each correction
     stale: bool = False  # the output stopped growing long ago
 

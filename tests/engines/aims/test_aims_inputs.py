@@ -8,7 +8,7 @@ from perovflow.engines.aims.guard import split_control
 from perovflow.engines.aims.inputs import AimsSettings, control_text, read_geometry, write_inputs
 
 
-def test_seed_defaults_in_control(species_dir):
+def test_defaults_of_homm_et_al_2025_in_control(species_dir):
     text = control_text(AimsSettings(), ["Si", "Si"], species_dir)
     keywords, species = split_control(text)
     assert keywords["xc"] == ["pbesol"]
