@@ -32,7 +32,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def krr_choice(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> tuple[dict, list[dict]]:
     """alpha and gamma of MBTR-KRR by k-fold CV on the training rows (seed-000 values included)."""
-    from perovflow.models.ccdnn.selection import kfold
+    from perovflow.ccd.networks.model_selection import kfold
     from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
 
     grid = [(a, g) for a in (1e-8, 1e-6, 1e-5, 1e-4) for g in (4.279e-2, 0.3, 1.0, 3.0, 10.0, 30.0)]
@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     from perovflow.ccd.plots import plot_path
     from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
     from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
-    from perovflow.structures.sampler import PATH_AXES, evaluation_paths
-    from perovflow.structures.sampler.sampler import ORTHORHOMBIC, TETRAGONAL
+    from perovflow.ccd.sampler import PATH_AXES, evaluation_paths
+    from perovflow.ccd.sampler.sampler import ORTHORHOMBIC, TETRAGONAL
 
     torch.set_num_threads(1)
     campaign = load_campaign(args.config)

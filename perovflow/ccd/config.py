@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 
-from perovflow.descriptors.ccd import METRICS, ClusterSet
-from perovflow.models.ccdnn.network import ARCHITECTURES, check_hidden
-from perovflow.models.ccdnn.selection import Candidate
-from perovflow.models.ccdnn.training import TrainingSchedule
-from perovflow.structures.sampler import SamplerSettings
+from perovflow.ccd.descriptor import METRICS, ClusterSet
+from perovflow.ccd.networks.network import ARCHITECTURES, check_hidden
+from perovflow.ccd.networks.model_selection import Candidate
+from perovflow.ccd.networks.training import TrainingSchedule
+from perovflow.ccd.sampler import SamplerSettings
 
 SECTIONS = ("name", "oracle", "sampler", "descriptor", "selection", "training", "committee", "paths")
 

@@ -12,10 +12,10 @@ import numpy as np
 from perovflow.ccd.config import CCDCampaign
 from perovflow.ccd.labels import CachedOracle
 from perovflow.ccd.plots import plot_path
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
-from perovflow.models.ccdnn.selection import FeatureBank, cross_validate
-from perovflow.structures.sampler import PATH_AXES, CsPbBr3Sampler, evaluation_paths
-from perovflow.structures.sampler.sampler import ORTHORHOMBIC, TETRAGONAL
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
+from perovflow.ccd.networks.model_selection import FeatureBank, cross_validate
+from perovflow.ccd.sampler import PATH_AXES, CsPbBr3Sampler, evaluation_paths
+from perovflow.ccd.sampler.sampler import ORTHORHOMBIC, TETRAGONAL
 
 
 def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite, cubic_group
-from perovflow.models.ccdnn import CCDNNCommittee, TrainingSchedule
-from perovflow.models.ccdnn.selection import Candidate, FeatureBank, cross_validate, kfold
-from perovflow.structures.sampler import build_tilted
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite, cubic_group
+from perovflow.ccd.networks import CCDNNCommittee, TrainingSchedule
+from perovflow.ccd.networks.model_selection import Candidate, FeatureBank, cross_validate, kfold
+from perovflow.ccd.sampler import build_tilted
 from tests.ccd.helpers import cubic_image, distorted
 
 torch.set_num_threads(1)

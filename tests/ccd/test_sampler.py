@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import spglib
 
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
-from perovflow.structures.sampler import (
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
+from perovflow.ccd.sampler import (
     PATHS,
     TILT_SYSTEMS,
     CsPbBr3Sampler,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perovflow.descriptors.ccd import (
+from perovflow.ccd.descriptor import (
     METRICS,
     CCDDescriptor,
     CCDSettings,
@@ -18,7 +18,7 @@ from perovflow.descriptors.ccd import (
     tetrahedron,
     triplet_orbits,
 )
-from perovflow.descriptors.ccd.transform import correlation_matrix
+from perovflow.ccd.descriptor.transform import correlation_matrix
 from tests.ccd.helpers import distorted, random_rotation
 
 

@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from perovflow.models.ccdnn.network import GroupedEnsemble
+from perovflow.ccd.networks.network import GroupedEnsemble
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from perovflow.descriptors.ccd.clusters import ClusterOrbit, ClusterSet, site_orbits
-from perovflow.descriptors.ccd.invariants import InvariantPolynomials, invariant_polynomials
-from perovflow.descriptors.ccd.metrics import check_metric
-from perovflow.descriptors.ccd.reference import CubicPerovskite, ReferenceSupercell
-from perovflow.descriptors.ccd.transform import CCDBasis, cluster_ccds, optimised_basis, symmetry_adapted_basis
+from perovflow.ccd.descriptor.clusters import ClusterOrbit, ClusterSet, site_orbits
+from perovflow.ccd.descriptor.invariants import InvariantPolynomials, invariant_polynomials
+from perovflow.ccd.descriptor.metrics import check_metric
+from perovflow.ccd.descriptor.reference import CubicPerovskite, ReferenceSupercell
+from perovflow.ccd.descriptor.transform import CCDBasis, cluster_ccds, optimised_basis, symmetry_adapted_basis
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from functools import cached_property
 
 import numpy as np
 
-from perovflow.descriptors.ccd.groups import cubic_group
+from perovflow.ccd.descriptor.groups import cubic_group
 
 SUBLATTICE_BASIS = np.array(
     [[0.5, 0.5, 0.5], [0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 0.5]]

@@ -25,8 +25,8 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 
-from perovflow.structures.sampler.glazer import TILT_SYSTEMS, build_tilted
-from perovflow.structures.sampler.modes import STRAIN_SUBSPACES, canonical_strain, displacement_modes, strain_tensor
+from perovflow.ccd.sampler.glazer import TILT_SYSTEMS, build_tilted
+from perovflow.ccd.sampler.modes import STRAIN_SUBSPACES, canonical_strain, displacement_modes, strain_tensor
 
 EnergyFn = Callable[[Sequence[Atoms]], np.ndarray]
 SPECIES = ("Cs", "Pb", "Br")

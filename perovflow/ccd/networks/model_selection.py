@@ -14,10 +14,10 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
-from perovflow.models.ccdnn.committee import CCDNNCommittee
-from perovflow.models.ccdnn.network import GroupedEnsemble
-from perovflow.models.ccdnn.training import TrainingSchedule, predict_rows, train_ensemble
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
+from perovflow.ccd.networks.committee import CCDNNCommittee
+from perovflow.ccd.networks.network import GroupedEnsemble
+from perovflow.ccd.networks.training import TrainingSchedule, predict_rows, train_ensemble
 
 
 @dataclass(frozen=True)

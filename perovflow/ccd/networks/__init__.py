@@ -2,8 +2,8 @@
 networks, a committee for uncertainty, and k-fold model selection."""
 from __future__ import annotations
 
-from perovflow.models.ccdnn.committee import CCDNNCommittee
-from perovflow.models.ccdnn.network import ARCHITECTURES, GroupedEnsemble
-from perovflow.models.ccdnn.training import TrainingSchedule, train_ensemble
+from perovflow.ccd.networks.committee import CCDNNCommittee
+from perovflow.ccd.networks.network import ARCHITECTURES, GroupedEnsemble
+from perovflow.ccd.networks.training import TrainingSchedule, train_ensemble
 
 __all__ = ["ARCHITECTURES", "CCDNNCommittee", "GroupedEnsemble", "TrainingSchedule", "train_ensemble"]
