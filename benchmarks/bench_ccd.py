@@ -32,14 +32,14 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def krr_choice(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> tuple[dict, list[dict]]:
     """alpha and gamma of MBTR-KRR by k-fold CV on the training rows (seed-000 values included)."""
-    from perovflow.ccd.networks.model_selection import kfold
+    from perovflow.models.folds import kfold_splits
     from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
 
     grid = [(a, g) for a in (1e-8, 1e-6, 1e-5, 1e-4) for g in (4.279e-2, 0.3, 1.0, 3.0, 10.0, 30.0)]
     table = []
     for alpha, gamma in grid:
         errs = []
-        for train, val in kfold(len(y), folds, seed):
+        for train, val in kfold_splits(len(y), folds, seed):
             model = KernelRidgeEnergy(KRRHyperparameters(alpha=alpha, gamma=gamma)).fit(x[train], y[train])
             errs.append(float(np.sqrt(np.mean((model.predict(x[val]) - y[val]) ** 2))))
         table.append({"alpha": alpha, "gamma": gamma, "cv_rmse_mev_per_atom": 1e3 * float(np.mean(errs))})
