@@ -1,5 +1,5 @@
 """The one k-fold splitter of perovflow: KRR tuning (:mod:`perovflow.models.tuning`) and the
-CCD model selection (:mod:`perovflow.ccd.networks.model_selection`) cut the same folds.
+model selection of the CCD campaign cut the same folds.
 
 A seeded permutation of the rows cut by ``np.array_split`` into ``k`` nearly equal parts,
 each part sorted. The construction is fixed: the demo's numbers depend on these index sets.
