@@ -1,4 +1,4 @@
-"""CsPbBr3 CCD-NN (seed 003) against MBTR-KRR on the same train/test split.
+"""CsPbBr3 CCD-NN (Thomas et al. 2019) against MBTR-KRR on the same train/test split.
 
 Run (heavy: wrap it in the machine's lock)::
 
@@ -6,8 +6,8 @@ Run (heavy: wrap it in the machine's lock)::
 
 It runs ``workflows/cspbbr3_ccd.yaml`` in-process (sampler -> CHGNet labels -> 10-fold
 model choice -> committee -> held-out test; labels are cached in the run folder, so a
-second run only retrains), then fits MBTR-KRR (species Cs, Pb, Br; the seed-000 MBTR
-settings; alpha and gamma chosen by 5-fold CV on the same training rows) and writes
+second run only retrains), then fits MBTR-KRR (species Cs, Pb, Br; the MBTR settings
+of Homm et al. 2025; alpha and gamma chosen by 5-fold CV on the same training rows) and writes
 ``benchmarks/results/ccd.json`` and the four path plots (oracle, CCD-NN committee with its
 sigma, MBTR-KRR) under ``benchmarks/results/ccd/``.
 """
@@ -31,7 +31,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def krr_choice(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> tuple[dict, list[dict]]:
-    """alpha and gamma of MBTR-KRR by k-fold CV on the training rows (seed-000 values included)."""
+    """alpha and gamma of MBTR-KRR by k-fold CV on the training rows (the values of Homm et al. 2025 included)."""
     from perovflow.models.folds import kfold_splits
     from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
 
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     seed_test = float(np.sqrt(np.mean((seed_krr.predict(x[test]) - y[test]) ** 2)))
     t_krr = time.perf_counter() - t0
     print(f"MBTR-KRR test RMSE {1e3 * krr_test:.2f} meV/atom (alpha {best['alpha']:g}, gamma {best['gamma']:g}); "
-          f"seed-000 hyperparameters {1e3 * seed_test:.2f}", flush=True)
+          f"Homm et al. 2025 hyperparameters {1e3 * seed_test:.2f}", flush=True)
 
     paths = evaluation_paths(ccd["a0"], ccd["best_tilt_angles"].get(TETRAGONAL, 6.0) or 6.0,
                              ccd["best_tilt_angles"].get(ORTHORHOMBIC, 6.0) or 6.0, campaign.path_points)

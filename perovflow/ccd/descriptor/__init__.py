@@ -1,4 +1,4 @@
-"""Collective cluster deformations (seed 003): clusters of the cubic perovskite reference,
+"""Collective cluster deformations (Thomas et al. 2019): clusters of the cubic perovskite reference,
 symmetry-adapted CCDs, their invariant polynomials, and features of whole supercells.
 
 Science code only: arrays and ASE ``Atoms`` in and out.

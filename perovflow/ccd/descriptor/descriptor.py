@@ -38,7 +38,7 @@ class CCDSettings:
     def __post_init__(self) -> None:
         check_metric(self.metric)
         if isinstance(self.order, bool) or self.order not in (1, 2, 3, 4, 5, 6):
-            raise ValueError(f"descriptor.order: expected a polynomial order in 1..6 (seed: 2 or 4), got {self.order!r}")
+            raise ValueError(f"descriptor.order: expected a polynomial order in 1..6 (the paper: 2 or 4), got {self.order!r}")
         if not 0 < self.optimised_sigma < 1:
             raise ValueError(f"descriptor.optimised_sigma: expected a fraction in (0, 1), got {self.optimised_sigma}")
         object.__setattr__(self, "supercell", tuple(int(v) for v in self.supercell))

@@ -1,4 +1,4 @@
-"""Neural networks on collective cluster deformations (seed 003): cluster- and site-based
+"""Neural networks on collective cluster deformations (Thomas et al. 2019): cluster- and site-based
 networks, a committee for uncertainty, and k-fold model selection."""
 from __future__ import annotations
 

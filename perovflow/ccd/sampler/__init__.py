@@ -1,4 +1,4 @@
-"""Seed 003's training-set sampler for CsPbBr3 (2x2x2): Glazer tilt systems,
+"""The training-set sampler of Thomas et al. 2019 for CsPbBr3 (2x2x2): Glazer tilt systems,
 symmetry-adapted displacement modes and strains, random n-sphere samples with a
 uniqueness check, interpolations between phases, and the evaluation paths."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed's evaluation paths (its Fig. 9): the cubic-tetragonal-orthorhombic
+"""The evaluation paths of Thomas et al. 2019 (its Fig. 9): the cubic-tetragonal-orthorhombic
 interpolation, in-phase and anti-phase tilt amplitudes applied to the ideal cubic
 structure, and volumetric strain of the cubic cell."""
 from __future__ import annotations

@@ -99,5 +99,5 @@ def test_bad_model_settings_are_named():
         TrainingSchedule(batch_sizes=(2, 10), epochs=(1,))
     with pytest.raises(ValueError, match="training.learning_rates"):
         TrainingSchedule(batch_sizes=(2, 10), epochs=(1, 1), learning_rates=(0.01,))
-    assert TrainingSchedule().batch_sizes == (2, 10, 100, 1000)  # the seed's schedule is the default
+    assert TrainingSchedule().batch_sizes == (2, 10, 100, 1000)  # the paper's schedule is the default
     assert TrainingSchedule().epochs == (1000,) * 4

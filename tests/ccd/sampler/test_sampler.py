@@ -1,4 +1,4 @@
-"""The seed's CsPbBr3 sampler: tilt systems, modes, strains, random n-sphere samples, paths."""
+"""The CsPbBr3 sampler of Thomas et al. 2019: tilt systems, modes, strains, random n-sphere samples, paths."""
 from __future__ import annotations
 
 import numpy as np
