@@ -18,7 +18,7 @@ def old_fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
 
 
 def old_kfold(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """models/ccdnn/selection.py's construction before the splitter was shared."""
+    """The CCD model selection's construction (kfold) before the splitter was shared."""
     perm = np.random.default_rng(seed).permutation(n)
     folds = np.array_split(perm, k)
     return [(np.sort(np.concatenate(folds[:i] + folds[i + 1:])), np.sort(folds[i])) for i in range(k)]
