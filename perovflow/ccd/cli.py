@@ -14,8 +14,8 @@ from typing import Any
 
 def add_ccd_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``ccd`` command to an argparse ``subparsers`` object."""
-    p = subparsers.add_parser("ccd", help="CCD neural-network potential for CsPbBr3 (seed 003), in-process",
-                              description=__doc__.splitlines()[0])
+    p = subparsers.add_parser("ccd", description=__doc__.splitlines()[0],
+                              help="CCD neural-network potential for CsPbBr3 (Thomas et al. 2019), in-process")
     actions = p.add_subparsers(dest="ccd_action", required=True)
     run = actions.add_parser("run", help="sampler -> oracle labels -> k-fold model choice -> test -> plots")
     run.add_argument("file", help="campaign file, e.g. workflows/cspbbr3_ccd.yaml")
@@ -30,6 +30,8 @@ def add_ccd_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def _campaign_or_none(path: str):
     """The campaign file read and checked, or None after printing why it was refused."""
+    # config and pipeline import torch (through ccd.networks): loaded when a command runs,
+    # so that building the parser (``perovflow --help``) stays fast
     from perovflow.ccd.config import CCDConfigError, load_campaign
 
     try:
@@ -51,7 +53,7 @@ def check_ccd(args: argparse.Namespace) -> int:
 
 
 def run_ccd(args: argparse.Namespace) -> int:
-    from perovflow.ccd.pipeline import run_campaign
+    from perovflow.ccd.pipeline import run_campaign  # torch: see _campaign_or_none
 
     campaign = _campaign_or_none(args.file)
     if campaign is None:

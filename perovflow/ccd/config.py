@@ -6,12 +6,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
-from perovflow.descriptors.ccd import METRICS, ClusterSet
-from perovflow.models.ccdnn.network import ARCHITECTURES, check_hidden
-from perovflow.models.ccdnn.selection import Candidate
-from perovflow.models.ccdnn.training import TrainingSchedule
-from perovflow.structures.sampler import SamplerSettings
+from perovflow.ccd.descriptor import METRICS, ClusterSet
+from perovflow.ccd.networks.model_selection import Candidate
+from perovflow.ccd.networks.network import ARCHITECTURES, check_hidden
+from perovflow.ccd.networks.training import TrainingSchedule
+from perovflow.ccd.sampler import SamplerSettings
+from perovflow.engines import ENGINES
+from perovflow.yaml_files import read_yaml
 
 SECTIONS = ("name", "oracle", "sampler", "descriptor", "selection", "training", "committee", "paths")
 
@@ -58,8 +59,6 @@ def parse_campaign(data: dict) -> CCDCampaign:
     name = str(data.get("name", "ccd"))
     oracle = _section(data, "oracle", ("engine", "options"))
     engine = str(oracle.get("engine", "chgnet"))
-    from perovflow.engines import ENGINES
-
     if engine not in ENGINES:
         raise CCDConfigError(f"oracle.engine: unknown engine {engine!r}; allowed: {list(ENGINES)}")
     sampler_fields = tuple(SamplerSettings.__dataclass_fields__)
@@ -96,7 +95,7 @@ def parse_campaign(data: dict) -> CCDCampaign:
             raise CCDConfigError(f"selection.cluster_sets[{i}]: {exc}") from None
     orders = sel.get("orders", [2])
     if not isinstance(orders, list) or not orders or any(o not in (1, 2, 3, 4) for o in orders):
-        raise CCDConfigError(f"selection.orders: expected a list of polynomial orders from 1..4 (seed: 2, 4), got {orders!r}")
+        raise CCDConfigError(f"selection.orders: expected a list of polynomial orders from 1..4 (the paper: 2, 4), got {orders!r}")
     archs = sel.get("architectures", ["cluster"])
     if not isinstance(archs, list) or not archs or any(a not in ARCHITECTURES for a in archs):
         raise CCDConfigError(f"selection.architectures: expected a list from {list(ARCHITECTURES)}, got {archs!r}")
@@ -108,10 +107,10 @@ def parse_campaign(data: dict) -> CCDCampaign:
     candidates = tuple(Candidate(c, o, a, h) for a in archs for c in cluster_sets for o in orders for h in hidden)
     folds = sel.get("folds", 10)
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise CCDConfigError(f"selection.folds: expected an integer >= 2 (seed: 10), got {folds!r}")
+        raise CCDConfigError(f"selection.folds: expected an integer >= 2 (the paper: 10), got {folds!r}")
     test_fraction = float(sel.get("test_fraction", 0.2))
     if not 0 < test_fraction < 1:
-        raise CCDConfigError(f"selection.test_fraction: expected a fraction in (0, 1) (seed: 0.2), got {test_fraction}")
+        raise CCDConfigError(f"selection.test_fraction: expected a fraction in (0, 1) (the paper: 0.2), got {test_fraction}")
     seed = sel.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise CCDConfigError(f"selection.seed: expected an integer >= 0, got {seed!r}")
@@ -135,6 +134,4 @@ def parse_campaign(data: dict) -> CCDCampaign:
 
 
 def load_campaign(path: str | Path) -> CCDCampaign:
-    from perovflow.yaml_files import read_yaml
-
     return parse_campaign(read_yaml(path, CCDConfigError))

@@ -1,8 +1,8 @@
-"""Oracle energies per atom with an on-disk cache (JSON keyed by a structure hash), so a
-re-run relabels nothing it has already labelled."""
+"""Oracle energies per atom with an on-disk cache (JSON keyed by the project's structure
+identity, :func:`perovflow.structures.identity.structure_id`), so a re-run relabels nothing
+it has already labelled."""
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -11,11 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 
-
-def structure_key(atoms: Atoms) -> str:
-    payload = (np.asarray(atoms.numbers).tobytes() + np.round(atoms.positions, 6).tobytes()
-               + np.round(atoms.cell.array, 6).tobytes())
-    return hashlib.sha256(payload).hexdigest()[:24]
+from perovflow.structures.identity import structure_id
 
 
 class CachedOracle:
@@ -42,7 +38,7 @@ class CachedOracle:
             tmp.replace(self.path)
 
     def __call__(self, structures: Sequence[Atoms]) -> np.ndarray:
-        keys = [structure_key(a) for a in structures]
+        keys = [structure_id(a) for a in structures]
         todo = [i for i, k in enumerate(keys) if k not in self.cache]
         start = time.perf_counter()
         for n, i in enumerate(todo, start=1):

@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from ase.io import write
 
 from perovflow.ccd.config import CCDCampaign
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
 from perovflow.ccd.labels import CachedOracle
+from perovflow.ccd.networks.model_selection import FeatureBank, cross_validate
 from perovflow.ccd.plots import plot_path
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
-from perovflow.models.ccdnn.selection import FeatureBank, cross_validate
-from perovflow.structures.sampler import PATH_AXES, CsPbBr3Sampler, evaluation_paths
-from perovflow.structures.sampler.sampler import ORTHORHOMBIC, TETRAGONAL
+from perovflow.ccd.sampler import PATH_AXES, CsPbBr3Sampler, evaluation_paths
+from perovflow.ccd.sampler.sampler import ORTHORHOMBIC, TETRAGONAL
+from perovflow.engines import make_engine
 
 
 def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,7 +30,7 @@ def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
 def run_campaign(campaign: CCDCampaign, out: Path, progress: Callable[[str], None] = print,
                  engine=None) -> dict:
     """Sampler -> labels -> k-fold choice -> committee -> test -> paths. Returns the results."""
-    import torch
+    import torch  # heavy: loaded when a campaign runs, not when the module is imported
 
     torch.set_num_threads(1)
     out = Path(out)
@@ -36,8 +38,6 @@ def run_campaign(campaign: CCDCampaign, out: Path, progress: Callable[[str], Non
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
     if engine is None:
-        from perovflow.engines import make_engine
-
         engine = make_engine(campaign.engine, **campaign.engine_options)
     oracle = CachedOracle(engine, out / "labels.json", progress)
     progress(f"[1/6] sampling CsPbBr3 2x2x2 (oracle: {engine.name}, is_dft={engine.is_dft})")
@@ -54,8 +54,6 @@ def run_campaign(campaign: CCDCampaign, out: Path, progress: Callable[[str], Non
     y = oracle(structures)
     oracle.save()
     timings["labelling"] = time.perf_counter() - t
-    from ase.io import write
-
     for a, e in zip(structures, y):
         a.info["energy_per_atom"] = float(e)
     write(out / "dataset.extxyz", structures, format="extxyz")

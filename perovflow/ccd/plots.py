@@ -9,7 +9,7 @@ import numpy as np
 def plot_path(path: Path, x: np.ndarray, oracle: np.ndarray, model: np.ndarray, sigma: np.ndarray,
               xlabel: str, title: str, oracle_label: str = "oracle", extra: dict | None = None) -> Path:
     """Energies relative to the first point of the oracle curve, in meV/atom."""
-    import matplotlib
+    import matplotlib  # heavy and optional: only when a plot is drawn
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -26,6 +26,7 @@ from typing import Any, Callable
 import numpy as np
 from scipy.linalg import lapack
 
+from perovflow.models.folds import kfold_parts
 from perovflow.models.krr import KRRHyperparameters
 
 FeaturesFor = Callable[[float], np.ndarray]
@@ -79,11 +80,11 @@ class TuningResult:
 
 
 def fold_indices(n: int, folds: int, seed: int) -> list[np.ndarray]:
-    """A seeded shuffle cut into ``folds`` nearly equal parts."""
+    """The held-out parts of tuning's k-fold CV (:func:`perovflow.models.folds.kfold_parts`),
+    with tuning's own error message."""
     if folds < 2 or folds > n:
         raise ValueError(f"cross-validation needs 2 <= folds <= number of structures, got {folds} for {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    return [np.sort(part) for part in np.array_split(order, folds)]
+    return kfold_parts(n, folds, seed)
 
 
 class _CrossValidation:

@@ -12,7 +12,7 @@ from perovflow.ccd.config import CCDConfigError, load_campaign, parse_campaign
 from perovflow.ccd.pipeline import run_campaign
 from perovflow.cli import build_parser
 from perovflow.engines.base import Label, settings_hash
-from perovflow.models.ccdnn import CCDNNCommittee
+from perovflow.ccd.networks import CCDNNCommittee
 
 YAML = Path(__file__).resolve().parents[2] / "workflows" / "cspbbr3_ccd.yaml"
 

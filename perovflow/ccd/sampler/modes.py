@@ -13,8 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from perovflow.descriptors.ccd.groups import character_table, cubic_group, irreducible_blocks
-from perovflow.descriptors.ccd.reference import CubicPerovskite, ReferenceSupercell
+from perovflow.ccd.descriptor.groups import character_table, cubic_group, irreducible_blocks
+from perovflow.ccd.descriptor.reference import CubicPerovskite, ReferenceSupercell
 
 
 def displacement_representation(supercell: ReferenceSupercell) -> np.ndarray:

@@ -13,9 +13,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from perovflow.descriptors.ccd.clusters import ClusterOrbit
-from perovflow.descriptors.ccd.groups import CharacterTable, character_table, irreducible_blocks
-from perovflow.descriptors.ccd.metrics import deformation
+from perovflow.ccd.descriptor.clusters import ClusterOrbit
+from perovflow.ccd.descriptor.groups import CharacterTable, character_table, irreducible_blocks
+from perovflow.ccd.descriptor.metrics import deformation
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
-from perovflow.descriptors.ccd.groups import cubic_group
-from perovflow.descriptors.ccd.reference import (
+from perovflow.ccd.descriptor.groups import cubic_group
+from perovflow.ccd.descriptor.reference import (
     SUBLATTICE_BASIS,
     SUBLATTICE_ROLE,
     ReferenceSupercell,

@@ -1,10 +1,10 @@
-"""The training-set sampler of seed 003 for CsPbBr3 in a 2x2x2 supercell.
+"""The training-set sampler of Thomas et al. 2019 for CsPbBr3 in a 2x2x2 supercell.
 
 Steps (each structure records its origin in ``info["source"]``):
 
 1. ``reference``: the cubic lattice constant a0, by a scan of the cubic cell's energy.
 2. ``tilt_scan``: each of the 15 Glazer tilt systems at a list of tilt angles; the lowest
-   energy angle stands for the relaxed tilt system (a cheap stand-in for the seed's full
+   energy angle stands for the relaxed tilt system (a cheap stand-in for the paper's full
    geometric relaxation).
 3. ``modes``: displacements of every relaxed tilt system along symmetry-adapted
    displacement modes of the reference supercell.
@@ -25,8 +25,8 @@ from typing import Callable, Sequence
 import numpy as np
 from ase import Atoms
 
-from perovflow.structures.sampler.glazer import TILT_SYSTEMS, build_tilted
-from perovflow.structures.sampler.modes import STRAIN_SUBSPACES, canonical_strain, displacement_modes, strain_tensor
+from perovflow.ccd.sampler.glazer import TILT_SYSTEMS, build_tilted
+from perovflow.ccd.sampler.modes import STRAIN_SUBSPACES, canonical_strain, displacement_modes, strain_tensor
 
 EnergyFn = Callable[[Sequence[Atoms]], np.ndarray]
 SPECIES = ("Cs", "Pb", "Br")
@@ -35,7 +35,7 @@ TETRAGONAL, ORTHORHOMBIC = "a0a0c+", "a-a-c+"
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """Sizes of each step (defaults: a few hundred structures; the seed had 31,000)."""
+    """Sizes of each step (defaults: a few hundred structures; the paper had 31,000)."""
 
     a0_guess: float = 5.87
     a0_scan: tuple[float, ...] = (-0.03, -0.015, 0.0, 0.015, 0.03)
@@ -119,7 +119,7 @@ class SampleSet:
 
 
 class CsPbBr3Sampler:
-    """Seed 003's sampler; ``energy`` labels the few structures the sampler itself needs
+    """The sampler of Thomas et al. 2019; ``energy`` labels the few structures the sampler itself needs
     (reference scan and tilt scans); those labels are kept in ``info["energy_per_atom"]``."""
 
     def __init__(self, settings: SamplerSettings = SamplerSettings(), energy: EnergyFn | None = None,

@@ -1,6 +1,5 @@
-"""Adam on the squared energy error with the seed's batch-size schedule.
-
-Seed 003: batch sizes 2, 10, 100 and 1000 with at least 1000 epochs each, Adam, the
+"""Adam on the squared energy error with the batch-size schedule of
+Thomas et al. 2019: batch sizes 2, 10, 100 and 1000 with at least 1000 epochs each, Adam, the
 least-squares objective of Eq. 18. Those are the defaults here; campaign files scale the
 epochs down for a laptop.
 """
@@ -12,7 +11,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from perovflow.models.ccdnn.network import GroupedEnsemble
+from perovflow.ccd.networks.network import GroupedEnsemble
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ class TrainingSchedule:
         bs = tuple(int(b) for b in self.batch_sizes)
         ep = tuple(int(e) for e in self.epochs)
         if not bs or any(b < 1 for b in bs):
-            raise ValueError(f"training.batch_sizes: expected positive integers (seed: [2, 10, 100, 1000]), got {list(bs)}")
+            raise ValueError(f"training.batch_sizes: expected positive integers (the paper: [2, 10, 100, 1000]), got {list(bs)}")
         if len(ep) != len(bs) or any(e < 0 for e in ep):
             raise ValueError(f"training.epochs: expected one non-negative count per batch size ({len(bs)}), got {list(ep)}")
         if not self.learning_rate > 0:

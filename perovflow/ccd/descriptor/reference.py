@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from ase import Atoms
 
-from perovflow.descriptors.ccd.groups import cubic_group
+from perovflow.ccd.descriptor.groups import cubic_group
 
 SUBLATTICE_BASIS = np.array(
     [[0.5, 0.5, 0.5], [0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 0.5]]
@@ -141,8 +142,6 @@ class ReferenceSupercell:
         species = self.crystal.species
         return [species[s] for s in self.sublattice_of_atom]
 
-    def atoms(self):
+    def atoms(self) -> Atoms:
         """The undistorted reference supercell as ASE ``Atoms``."""
-        from ase import Atoms
-
         return Atoms(self.symbols, scaled_positions=self.fractional_positions, cell=self.cell, pbc=True)

@@ -1,4 +1,4 @@
-"""The seed's evaluation paths (its Fig. 9): the cubic-tetragonal-orthorhombic
+"""The evaluation paths of Thomas et al. 2019 (its Fig. 9): the cubic-tetragonal-orthorhombic
 interpolation, in-phase and anti-phase tilt amplitudes applied to the ideal cubic
 structure, and volumetric strain of the cubic cell."""
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
-from perovflow.structures.sampler.glazer import build_tilted
-from perovflow.structures.sampler.sampler import SPECIES, cubic, phase_path, strained
+from perovflow.ccd.sampler.glazer import build_tilted
+from perovflow.ccd.sampler.sampler import SPECIES, cubic, phase_path, strained
 
 PATHS: tuple[str, ...] = ("interpolation", "in_phase_tilt", "anti_phase_tilt", "volumetric_strain")
 PATH_AXES: dict[str, str] = {

@@ -17,11 +17,11 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from perovflow.descriptors.ccd.clusters import ClusterOrbit, ClusterSet, site_orbits
-from perovflow.descriptors.ccd.invariants import InvariantPolynomials, invariant_polynomials
-from perovflow.descriptors.ccd.metrics import check_metric
-from perovflow.descriptors.ccd.reference import CubicPerovskite, ReferenceSupercell
-from perovflow.descriptors.ccd.transform import CCDBasis, cluster_ccds, optimised_basis, symmetry_adapted_basis
+from perovflow.ccd.descriptor.clusters import ClusterOrbit, ClusterSet, site_orbits
+from perovflow.ccd.descriptor.invariants import InvariantPolynomials, invariant_polynomials
+from perovflow.ccd.descriptor.metrics import check_metric
+from perovflow.ccd.descriptor.reference import CubicPerovskite, ReferenceSupercell
+from perovflow.ccd.descriptor.transform import CCDBasis, cluster_ccds, optimised_basis, symmetry_adapted_basis
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class CCDSettings:
     def __post_init__(self) -> None:
         check_metric(self.metric)
         if isinstance(self.order, bool) or self.order not in (1, 2, 3, 4, 5, 6):
-            raise ValueError(f"descriptor.order: expected a polynomial order in 1..6 (seed: 2 or 4), got {self.order!r}")
+            raise ValueError(f"descriptor.order: expected a polynomial order in 1..6 (the paper: 2 or 4), got {self.order!r}")
         if not 0 < self.optimised_sigma < 1:
             raise ValueError(f"descriptor.optimised_sigma: expected a fraction in (0, 1), got {self.optimised_sigma}")
         object.__setattr__(self, "supercell", tuple(int(v) for v in self.supercell))

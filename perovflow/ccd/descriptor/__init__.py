@@ -1,11 +1,11 @@
-"""Collective cluster deformations (seed 003): clusters of the cubic perovskite reference,
+"""Collective cluster deformations (Thomas et al. 2019): clusters of the cubic perovskite reference,
 symmetry-adapted CCDs, their invariant polynomials, and features of whole supercells.
 
 Science code only: arrays and ASE ``Atoms`` in and out.
 """
 from __future__ import annotations
 
-from perovflow.descriptors.ccd.clusters import (
+from perovflow.ccd.descriptor.clusters import (
     ClusterOrbit,
     ClusterSet,
     octahedron,
@@ -14,12 +14,12 @@ from perovflow.descriptors.ccd.clusters import (
     tetrahedron,
     triplet_orbits,
 )
-from perovflow.descriptors.ccd.descriptor import CCDDescriptor, CCDSettings, map_to_reference
-from perovflow.descriptors.ccd.groups import CharacterTable, character_table, cubic_group
-from perovflow.descriptors.ccd.invariants import InvariantPolynomials, invariant_polynomials, molien_counts
-from perovflow.descriptors.ccd.metrics import METRICS, deformation
-from perovflow.descriptors.ccd.reference import CubicPerovskite, ReferenceSupercell
-from perovflow.descriptors.ccd.transform import (
+from perovflow.ccd.descriptor.descriptor import CCDDescriptor, CCDSettings, map_to_reference
+from perovflow.ccd.descriptor.groups import CharacterTable, character_table, cubic_group
+from perovflow.ccd.descriptor.invariants import InvariantPolynomials, invariant_polynomials, molien_counts
+from perovflow.ccd.descriptor.metrics import METRICS, deformation
+from perovflow.ccd.descriptor.reference import CubicPerovskite, ReferenceSupercell
+from perovflow.ccd.descriptor.transform import (
     CCDBasis,
     cluster_ccds,
     optimised_basis,

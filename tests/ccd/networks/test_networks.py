@@ -5,15 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite, cubic_group
-from perovflow.models.ccdnn import CCDNNCommittee, TrainingSchedule
-from perovflow.models.ccdnn.selection import Candidate, FeatureBank, cross_validate, kfold
-from perovflow.structures.sampler import build_tilted
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, CubicPerovskite, cubic_group
+from perovflow.ccd.networks import CCDNNCommittee, TrainingSchedule
+from perovflow.ccd.sampler import build_tilted
 from tests.ccd.helpers import cubic_image, distorted
+from tests.ccd.networks.helpers import A0, SETTINGS, toy_data
 
 torch.set_num_threads(1)
-A0 = 5.9
-SETTINGS = CCDSettings(clusters=ClusterSet(n_pairs=4, n_triplets=1, octahedron=True), order=2)
 NO_TRAINING = TrainingSchedule(batch_sizes=(2,), epochs=(0,))
 
 
@@ -66,19 +64,8 @@ def test_the_symmetry_test_can_fail_on_raw_ccds(optimised):
     assert max(np.abs(f[0] - f[1]).max() for f in inv) < 1e-10
 
 
-def _toy_data(n: int, seed: int = 0):
-    base = build_tilted("a0a0a0", 0.0, A0 / 2)
-    structures = [distorted(base, seed * 1000 + i, displacement=0.1, strain=0.015) for i in range(n)]
-    desc = CCDDescriptor(CubicPerovskite(a0=A0), SETTINGS)
-    feats = desc.cluster_features(structures)
-    # a smooth, symmetric toy energy of the clusters (eV/atom)
-    y = (0.02 * np.tanh(feats[0][..., 1]).sum(1) + 0.01 * np.sin(feats[-1][..., 0]).sum(1)
-         - 0.005 * feats[-1][..., 2].sum(1)) / 40
-    return structures, feats, y
-
-
 def test_committee_learns_and_has_spread():
-    structures, feats, y = _toy_data(60)
+    structures, feats, y = toy_data(60)
     schedule = TrainingSchedule(batch_sizes=(10, 100), epochs=(15, 30), learning_rate=0.01)
     model = CCDNNCommittee(CubicPerovskite(a0=A0), SETTINGS, "cluster", (8,), n_members=3, schedule=schedule)
     model.fit(None, y, cluster_features=feats)
@@ -90,7 +77,7 @@ def test_committee_learns_and_has_spread():
 
 
 def test_save_and_load_plain_arrays_and_json(tmp_path):
-    structures, feats, y = _toy_data(12, seed=1)
+    structures, feats, y = toy_data(12, seed=1)
     model = CCDNNCommittee(CubicPerovskite(a0=A0), SETTINGS, "site", (5,), n_members=2,
                            schedule=TrainingSchedule(batch_sizes=(4,), epochs=(2,)))
     model.fit(structures, y)
@@ -103,30 +90,6 @@ def test_save_and_load_plain_arrays_and_json(tmp_path):
     assert loaded.metadata()["units"] == {"predict": "eV/atom", "sigma": "eV/atom"}
 
 
-def test_feature_bank_subset_equals_own_descriptor():
-    structures, _, _ = _toy_data(4, seed=2)
-    cands = [Candidate(ClusterSet(2, 0, True), 2, "cluster", (4,)), Candidate(ClusterSet(4, 1, True), 4, "site", (4,))]
-    bank = FeatureBank(CubicPerovskite(a0=A0), cands)
-    bank.add(structures)
-    for c in cands:
-        own = CCDDescriptor(CubicPerovskite(a0=A0), bank.settings_for(c)).cluster_features(structures)
-        for a, b in zip(bank.subset(c), own):
-            assert np.allclose(a, b, atol=1e-12)
-
-
-def test_cross_validation_reports_every_fold():
-    structures, feats, y = _toy_data(30, seed=3)
-    cand = Candidate(SETTINGS.clusters, 2, "cluster", (4,))
-    bank = FeatureBank(CubicPerovskite(a0=A0), [cand])
-    bank.add(structures)
-    out = cross_validate(bank, y, cand, 5, TrainingSchedule(batch_sizes=(10,), epochs=(3,)))
-    assert len(out["fold_rmse"]) == 5 and out["cv_rmse"] > 0
-    folds = kfold(30, 5)
-    assert sorted(np.concatenate([v for _, v in folds]).tolist()) == list(range(30))
-    with pytest.raises(ValueError, match="selection.folds"):
-        kfold(3, 5)
-
-
 def test_bad_model_settings_are_named():
     with pytest.raises(ValueError, match="model.architecture"):
         CCDNNCommittee(CubicPerovskite(a0=A0), SETTINGS, "atom")
@@ -136,5 +99,5 @@ def test_bad_model_settings_are_named():
         TrainingSchedule(batch_sizes=(2, 10), epochs=(1,))
     with pytest.raises(ValueError, match="training.learning_rates"):
         TrainingSchedule(batch_sizes=(2, 10), epochs=(1, 1), learning_rates=(0.01,))
-    assert TrainingSchedule().batch_sizes == (2, 10, 100, 1000)  # the seed's schedule is the default
+    assert TrainingSchedule().batch_sizes == (2, 10, 100, 1000)  # the paper's schedule is the default
     assert TrainingSchedule().epochs == (1000,) * 4

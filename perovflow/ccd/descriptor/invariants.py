@@ -8,6 +8,7 @@ until it has as many members as Molien's formula says there are invariants.
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
 from dataclasses import dataclass
 
@@ -130,8 +131,6 @@ class InvariantPolynomials:
         return result.reshape(lead + (result.shape[1],))
 
     def checksum(self) -> str:
-        import hashlib
-
         h = hashlib.sha256()
         for c in self.coefficients:
             h.update(np.round(c.toarray(), 10).tobytes())

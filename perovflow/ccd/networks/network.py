@@ -1,4 +1,4 @@
-"""Ensembles of small tanh networks over groups of CCD features (seed 003, Eqs. 13 and 16).
+"""Ensembles of small tanh networks over groups of CCD features (Thomas et al. 2019, Eqs. 13 and 16).
 
 A *group* is a cluster orbit (cluster-based network: one network per orbit, evaluated on
 every cluster of the orbit and summed) or a site orbit (site-based network: one network

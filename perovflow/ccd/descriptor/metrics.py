@@ -2,7 +2,7 @@
 and the same slope 1/d0 at the reference length d0, so that all agree for small
 deformations and differ only for large ones (d -> 0 or d -> infinity).
 
-``linear`` is the seed's simple choice (d - d0) / d0. The seed's alternatives (its
+``linear`` is the paper's simple choice (d - d0) / d0. The paper's alternatives (its
 Eqs. 3-5) did not survive text extraction; the three below are the standard strain
 measures that have exactly the stated properties: ``green`` (Green-Lagrange,
 (d^2 - d0^2) / (2 d0^2), stiffening under stretch), ``log`` (Hencky, ln(d / d0),

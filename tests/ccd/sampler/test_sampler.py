@@ -1,12 +1,12 @@
-"""The seed's CsPbBr3 sampler: tilt systems, modes, strains, random n-sphere samples, paths."""
+"""The CsPbBr3 sampler of Thomas et al. 2019: tilt systems, modes, strains, random n-sphere samples, paths."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import spglib
 
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
-from perovflow.structures.sampler import (
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
+from perovflow.ccd.sampler import (
     PATHS,
     TILT_SYSTEMS,
     CsPbBr3Sampler,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perovflow.descriptors.ccd import (
+from perovflow.ccd.descriptor import (
     invariant_polynomials,
     molien_counts,
     octahedron,

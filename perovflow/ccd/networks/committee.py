@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, CubicPerovskite
-from perovflow.models.ccdnn.network import ARCHITECTURES, GroupedEnsemble, check_hidden
-from perovflow.models.ccdnn.training import TrainingSchedule, predict_rows, train_ensemble
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, CubicPerovskite
+from perovflow.ccd.networks.network import ARCHITECTURES, GroupedEnsemble, check_hidden
+from perovflow.ccd.networks.training import TrainingSchedule, predict_rows, train_ensemble
 
 FORMAT = "perovflow.ccdnn/1"
 

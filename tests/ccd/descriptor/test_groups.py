@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from perovflow.descriptors.ccd import character_table, cubic_group, octahedron, tetrahedron
-from perovflow.descriptors.ccd.groups import multiplication_table, regular_representation
+from perovflow.ccd.descriptor import character_table, cubic_group, octahedron, tetrahedron
+from perovflow.ccd.descriptor.groups import multiplication_table, regular_representation
 
 
 def test_cubic_group_is_m3m():

@@ -1,10 +1,10 @@
-"""CCDs: the seed's irreducible split, block-diagonal symmetry, invariance to rigid motions."""
+"""CCDs: the paper's irreducible split, block-diagonal symmetry, invariance to rigid motions."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from perovflow.descriptors.ccd import (
+from perovflow.ccd.descriptor import (
     METRICS,
     CCDDescriptor,
     CCDSettings,
@@ -18,7 +18,7 @@ from perovflow.descriptors.ccd import (
     tetrahedron,
     triplet_orbits,
 )
-from perovflow.descriptors.ccd.transform import correlation_matrix
+from perovflow.ccd.descriptor.transform import correlation_matrix
 from tests.ccd.helpers import distorted, random_rotation
 
 
@@ -29,8 +29,8 @@ def _split_by_projection(orbit):
     return basis, {label: int(m) for label, m in zip(basis.table.labels, mult) if m}
 
 
-def test_octahedron_15_ccds_split_as_in_the_seed():
-    # seed Sec. II.1.3-4: 15 CCDs; two volumetric (A1g); pairs of qualitatively identical
+def test_octahedron_15_ccds_split_as_in_the_paper():
+    # Thomas et al. 2019, Sec. II.1.3-4: 15 CCDs; two volumetric (A1g); pairs of qualitatively identical
     # Eg CCDs; T2g, T1u, T2u triplets; 15 - 12 = 3 redundant (one A1g and one Eg)
     basis, projected = _split_by_projection(octahedron())
     assert basis.n_ccd == 15
@@ -40,7 +40,7 @@ def test_octahedron_15_ccds_split_as_in_the_seed():
     assert sum(dims[k] * m for k, m in projected.items()) == 15
 
 
-def test_tetrahedron_6_ccds_split_as_in_the_seed():
+def test_tetrahedron_6_ccds_split_as_in_the_paper():
     basis, projected = _split_by_projection(tetrahedron())
     assert basis.n_ccd == 6
     assert projected == {"A1": 1, "E": 1, "T2": 1}

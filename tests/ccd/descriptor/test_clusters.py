@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perovflow.descriptors.ccd import (
+from perovflow.ccd.descriptor import (
     ClusterSet,
     CubicPerovskite,
     ReferenceSupercell,
@@ -13,7 +13,7 @@ from perovflow.descriptors.ccd import (
     tetrahedron,
     triplet_orbits,
 )
-from perovflow.descriptors.ccd.reference import site_position
+from perovflow.ccd.descriptor.reference import site_position
 
 
 def test_pair_orbits_shortest_first_with_perovskite_lengths():

@@ -14,10 +14,11 @@ import numpy as np
 import torch
 from ase import Atoms
 
-from perovflow.descriptors.ccd import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
-from perovflow.models.ccdnn.committee import CCDNNCommittee
-from perovflow.models.ccdnn.network import GroupedEnsemble
-from perovflow.models.ccdnn.training import TrainingSchedule, predict_rows, train_ensemble
+from perovflow.ccd.descriptor import CCDDescriptor, CCDSettings, ClusterSet, CubicPerovskite
+from perovflow.ccd.networks.committee import CCDNNCommittee
+from perovflow.ccd.networks.network import GroupedEnsemble
+from perovflow.ccd.networks.training import TrainingSchedule, predict_rows, train_ensemble
+from perovflow.models.folds import kfold_splits
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,11 @@ class Candidate:
 
 
 def kfold(n: int, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled k-fold split: (train, validation) index pairs."""
-    if isinstance(k, bool) or not 2 <= int(k) <= n:
+    """(train, validation) index pairs of the model selection
+    (:func:`perovflow.models.folds.kfold_splits`), with this campaign's error message."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= n:
         raise ValueError(f"selection.folds: expected 2..{n} folds for {n} structures, got {k!r}")
-    perm = np.random.default_rng(seed).permutation(n)
-    folds = np.array_split(perm, k)
-    return [(np.sort(np.concatenate(folds[:i] + folds[i + 1:])), np.sort(folds[i])) for i in range(k)]
+    return kfold_splits(n, k, seed)
 
 
 class FeatureBank:
