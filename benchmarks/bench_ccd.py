@@ -61,10 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     from perovflow.ccd.config import load_campaign
     from perovflow.ccd.pipeline import run_campaign
     from perovflow.ccd.plots import plot_path
-    from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
-    from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
     from perovflow.ccd.sampler import PATH_AXES, evaluation_paths
     from perovflow.ccd.sampler.sampler import ORTHORHOMBIC, TETRAGONAL
+    from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
+    from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
 
     torch.set_num_threads(1)
     campaign = load_campaign(args.config)

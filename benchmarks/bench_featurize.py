@@ -1,4 +1,4 @@
-"""Featurize the seed's 130,000-structure CsSn(Cl/Br/I)3 pool with MBTR in parallel chunks.
+"""Featurize the paper's 130,000-structure CsSn(Cl/Br/I)3 pool with MBTR in parallel chunks.
 
 Run: ``python benchmarks/bench_featurize.py [--workers 2] [--per-composition 100]``.
 
@@ -6,7 +6,7 @@ The pool (4 phases x 325 compositions x 100) is cut into chunks of one phase and
 compositions. Each worker process (one BLAS thread, ``OPENBLAS_CORETYPE=Haswell``) builds
 its own chunks with :func:`perovflow.structures.generate_pool` (every block is identical to
 the same block of the full pool) and featurizes them with
-:class:`perovflow.descriptors.mbtr.MBTRDescriptor` at the seed's settings. The parent writes
+:class:`perovflow.descriptors.mbtr.MBTRDescriptor` at the paper's settings. The parent writes
 the rows, in pool order, into one ``.npy`` per descriptor setting under
 ``benchmarks/results/cache/``; a second request for the same setting reuses that file.
 

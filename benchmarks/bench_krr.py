@@ -4,7 +4,7 @@ Run: ``flock /tmp/perovflow-heavy.lock .venv/bin/python benchmarks/bench_krr.py`
 (options: ``--sizes 4000 8000 16000 20000``, ``--bfgs-n 16000``, ``--skip-sklearn``).
 
 Data: real MBTR features (Table S1 settings) of generated CsSn(Cl/Br/I)3 structures (the
-seed's four phases, all 325 compositions), cached under ``benchmarks/results/cache/``.
+the paper's four phases, all 325 compositions), cached under ``benchmarks/results/cache/``.
 Energies are SYNTHETIC but smooth functions of the geometry (a fixed random projection
 of the features through tanh plus a quadratic term), not DFT or CHGNet labels: timing
 and memory do not depend on the labels, and smooth labels keep the comparison of

@@ -1,4 +1,4 @@
-"""Time the seed's 130,000-structure CsSn(Cl/Br/I)3 pool (4 phases x 325 compositions x 100).
+"""Time the paper's 130,000-structure CsSn(Cl/Br/I)3 pool (4 phases x 325 compositions x 100).
 
 Run: ``python benchmarks/bench_pool.py [--per-composition N] [--seed S]``.
 Prints a JSON record and saves it to ``benchmarks/results/pool.json``.

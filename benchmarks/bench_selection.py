@@ -2,7 +2,7 @@
 
 Run: ``python benchmarks/bench_selection.py [--skip-package] [--skip-full]``.
 
-Features are the MBTR vectors (seed settings) of the seed's 130,000-structure
+Features are the MBTR vectors (seed settings) of the paper's 130,000-structure
 CsSn(Cl/Br/I)3 pool, featurized once by ``bench_featurize.py`` (2 workers) and cached in
 ``benchmarks/results/cache/``. Cases, all with minimum cluster size 20:
 
@@ -12,7 +12,7 @@ CsSn(Cl/Br/I)3 pool, featurized once by ``bench_featurize.py`` (2 workers) and c
   package runs twice: from its own k-means++ start (as a user runs it), and from the very
   centres perovflow's warm start computes (solver against solver; that run is not charged
   for computing them, perovflow's is);
-* 130,000 x 2,000 (the whole pool, the seed's setting): perovflow's alone; targets 5 min, 3 GB.
+* 130,000 x 2,000 (the whole pool, the paper's setting): perovflow's alone; targets 5 min, 3 GB.
 
 Every case runs in a fresh process (one BLAS/OpenMP thread) so that its peak RSS is its
 own; the 130k case also samples RSS from /proc. Prints a table and writes

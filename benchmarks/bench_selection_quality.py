@@ -1,13 +1,13 @@
-"""Which selection gives the better model for the same labels? (the seed's Fig. S1 question)
+"""Which selection gives the better model for the same labels? (the paper's Fig. S1 question)
 
 Run: ``flock /tmp/perovflow-heavy.lock .venv/bin/python benchmarks/bench_selection_quality.py``
 (options: ``--per-composition 20``, ``--clusters 100``, ``--batches 8``, ``--seeds 0 1 2``).
 
-A CsPb(Cl/Br)3 pool (four tilt phases, all 25 compositions, the seed's perturbations) and a
+A CsPb(Cl/Br)3 pool (four tilt phases, all 25 compositions, the paper's perturbations) and a
 separate test set are labelled with CHGNet (a stand-in oracle, not DFT; labels cached in
 ``benchmarks/results/cache/``). For every selection method and seed, the pool's MBTR rows
 are clustered into ``--clusters`` clusters, batches of one random structure per cluster are
-labelled one after another, and an MBTR-KRR model with the seed's hyperparameters is fitted
+labelled one after another, and an MBTR-KRR model with the paper's hyperparameters is fitted
 after each batch and tested on the test set. ``random`` splits the pool at random (so its
 batches are random draws of the same size); ``constrained`` uses minimum cluster size
 ``--min-size``; BIRCH lowers its threshold until it finds the requested clusters (see

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import uuid
 
-import perovflow  # noqa: F401  (BLAS/torch settings and FireWorks fixes before anything loads)
 import pytest
 from pymongo import MongoClient
 
+import perovflow  # noqa: F401  (BLAS/torch settings and FireWorks fixes before anything loads)
 from perovflow.store import server
 from perovflow.store.connection import DatabaseTarget
 

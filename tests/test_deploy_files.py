@@ -29,7 +29,7 @@ def test_dockerfile_installs_cpu_torch_before_the_package_and_the_hook():
     assert "perovflow hook install" in lines
 
 
-@pytest.mark.parametrize("name, directive", [("my_qadapter_slurm.yaml", "#SBATCH"), ("my_qadapter_pbs.yaml", "#PBS")])
+@pytest.mark.parametrize(("name", "directive"), [("my_qadapter_slurm.yaml", "#SBATCH"), ("my_qadapter_pbs.yaml", "#PBS")])
 def test_queue_adapters_render_job_scripts(name, directive, tmp_path):
     adapter = load_object_from_file(str(REPO / "launchers" / name))
     script = adapter.get_script_str(str(tmp_path))

@@ -22,7 +22,7 @@ def test_shipped_campaigns_parse_with_active_learning(path):
     assert campaign.active.threshold_mev == 0.5 and campaign.active.ml_fmax == 0.005  # the paper, IV.B
 
 
-@pytest.mark.parametrize("change, field, allowed", [
+@pytest.mark.parametrize(("change", "field", "allowed"), [
     ({"colour": "red"}, "colour", "allowed: active, campaign"),
     ({"pool": {"per_composition": -3}}, "pool.per_composition", "positive integer"),
     ({"pool": {"perc_omposition": 3}}, "pool.perc_omposition", "allowed: per_composition"),

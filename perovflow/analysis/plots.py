@@ -1,6 +1,6 @@
 """Figures of a campaign from its summary (no database access here): the learning curve,
 the relaxation test per active-learning iteration, ML against engine mixing enthalpies of
-the final model (the seed's Fig. 7), and what the initial selection picked (Fig. 3)."""
+the final model (the paper's Fig. 7), and what the initial selection picked (Fig. 3)."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""What the initial selection picked, against the pool it picked from (the seed's Fig. 3):
+"""What the initial selection picked, against the pool it picked from (the paper's Fig. 3):
 cluster sizes, phases and halide content of the structures in the labelling batches."""
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Acquisition and stage rules of the seed's two-stage active learning (seed 000, IV.B).
+"""Acquisition and stage rules of the two-stage active learning of Homm et al. 2025 (IV.B).
 
 Pure functions on uncertainty traces and test metrics: no models, no database.
 
 Stage 1 (relaxation convergence): each phase's ML relaxations are ranked by the step at
 which their GPR sigma first exceeded that phase's threshold; the ``per_phase`` that crossed
 soonest are continued by DFT *from that step*. If fewer than ``per_phase`` crossed, the
-phase's threshold drops by ``drop`` (seed: 20 %) for the next iteration.
+phase's threshold drops by ``drop`` (the paper: 20 %) for the next iteration.
 Stage 2 (accuracy near equilibrium): the ``per_phase`` relaxed structures with the highest
 sigma get a fixed, short DFT relaxation.
 """
@@ -80,7 +80,7 @@ def stage2_acquisitions(final_sigmas: Mapping[str, Sequence[float]], per_phase: 
 
 @dataclass(frozen=True)
 class StageRules:
-    """When a stage ends; the seed's choices as defaults where it gives them."""
+    """When a stage ends; the paper's choices as defaults where it gives them."""
 
     stage1_iterations: int = 20
     stage2_iterations: int = 10

@@ -16,9 +16,9 @@ Sub-packages and modules, each importing only those listed before it:
   ``cross_validate``); these need torch.
 - :mod:`perovflow.ccd.config` (``load_campaign``), :mod:`perovflow.ccd.labels`
   (``CachedOracle``), :mod:`perovflow.ccd.plots`, :mod:`perovflow.ccd.pipeline`
-  (``run_campaign``) and :mod:`perovflow.ccd.cli` (``add_ccd_parser``).
+  (``run_campaign``); the command is :mod:`perovflow.cli.ccd` (``perovflow ccd``).
 
-This package file imports nothing, so that ``perovflow.ccd.cli`` loads without torch.
+This package file imports nothing, so that ``perovflow.cli.ccd`` loads without torch.
 No other science package (structures, descriptors, selection, models, engines) imports
 ``perovflow.ccd``.
 """

@@ -5,8 +5,8 @@ import argparse
 import sys
 
 import perovflow  # start-up settings before numpy and FireWorks load
-from perovflow.ccd.cli import add_ccd_parser
 from perovflow.cli import campaigns, database
+from perovflow.cli.ccd import add_ccd_parser
 from perovflow.cli.pool import add_pool_parser
 from perovflow.cli.select import add_select_parser
 from perovflow.store import server

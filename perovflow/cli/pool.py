@@ -96,14 +96,3 @@ def run_pool(args: argparse.Namespace) -> int:
     print(f"wrote {len(structures)} structures to {args.output}")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m perovflow.cli.pool pool ...``)."""
-    parser = argparse.ArgumentParser(prog="perovflow")
-    add_pool_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """``perovflow select``: cluster a feature matrix and draw batches of one structure per cluster.
 
-Example (the seed's CsSn(Cl/Br/I)3 setting)::
+Example (the paper's CsSn(Cl/Br/I)3 setting)::
 
     perovflow select --features mbtr.npy --clusters 2000 --min-size 20 --batch 8 --seed 0 -o ids.json
 
@@ -86,6 +86,7 @@ class _ProgressBar:
 
 def run_select(args: argparse.Namespace) -> int:
     """Cluster, draw batches and write the JSON; 0 on success, 2 on a bad setting."""
+    # scikit-learn and OR-Tools load when the command runs, not for every `perovflow` call
     from perovflow.selection.kmeans import batches_one_per_cluster
     from perovflow.selection.methods import cluster
     from perovflow.selection.reduction import parse_pca
@@ -129,14 +130,3 @@ def run_select(args: argparse.Namespace) -> int:
           f"{len(batches)} batches{extra}; wrote {args.output}")
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python -m perovflow.cli.select select ...``)."""
-    parser = argparse.ArgumentParser(prog="perovflow")
-    add_select_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
-"""MBTR k=2 (inverse distances) with the seed's hyperparameters as defaults.
+"""MBTR k=2 (inverse distances) with the paper's hyperparameters as defaults.
 
-Defaults are Table S1 of seed 000 for CsSn(Cl/Br/I)3: grid -0.1..0.6 1/Å with 50 points,
+Defaults are Table S1 of Homm et al. 2025 for CsSn(Cl/Br/I)3: grid -0.1..0.6 1/Å with 50 points,
 sigma 4.279e-2 1/Å, exponential weighting with r_cut 7.04 Å and threshold 1e-3, and
 features normalised by the number of atoms.
 """
@@ -52,7 +52,7 @@ class MBTRSettings:
 
 
 class MBTRDescriptor:
-    """Thin wrapper around DScribe's MBTR that fixes the seed's settings."""
+    """Thin wrapper around DScribe's MBTR that fixes the paper's settings."""
 
     def __init__(self, settings: MBTRSettings):
         from dscribe.descriptors import MBTR

@@ -9,7 +9,9 @@ ENGINES = ("chgnet", "tblite", "cp2k", "fhi-aims")
 def make_engine(name: str, **options) -> Engine:
     """An engine by name, built with its options (the campaign's ``labelling.options``).
 
-    Stand-in oracles (chgnet, tblite) say ``is_dft=False`` in every label they make.
+    Stand-in oracles (chgnet, tblite) say ``is_dft=False`` in every label they make. Each
+    engine's module loads only when it is asked for: torch, tblite, custodian and pymatgen
+    are heavy, and a cluster that labels with FHI-aims needs none of the others.
     """
     if name == "chgnet":
         from perovflow.engines.chgnet import CHGNetEngine as engine_class

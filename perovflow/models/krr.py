@@ -1,8 +1,8 @@
 """Kernel ridge regression with the Gaussian kernel on per-atom energies, its analytic
 forces, and the Gaussian-process uncertainty from the same factorisation.
 
-The seed's model: k(x, x') = exp(-gamma |x - x'|^2), regulariser alpha, targets are total
-energies per atom (centred by their training mean). Defaults are Table S1 of seed 000
+The paper's model: k(x, x') = exp(-gamma |x - x'|^2), regulariser alpha, targets are total
+energies per atom (centred by their training mean). Defaults are Table S1 of Homm et al. 2025
 (CsSn(Cl/Br/I)3: alpha 1e-5, gamma 4.279e-2 with MBTR normalised by the atom count).
 The model round-trips through plain arrays so the store can keep it as ``.npz``.
 

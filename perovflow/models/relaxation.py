@@ -1,6 +1,6 @@
 """ML relaxations that record energy, max force and GP sigma along the trajectory.
 
-Seed defaults (000, IV.B): BFGS to fmax 0.005 eV/Å within 200 steps. The cell is kept
+Defaults of Homm et al. 2025 (IV.B): BFGS to fmax 0.005 eV/Å within 200 steps. The cell is kept
 fixed (the KRR model has no stress); pass the structures module's SymmetryConstraint to
 keep halides on their parent-phase sites while A and B move.
 """
@@ -15,8 +15,6 @@ from threadpoolctl import threadpool_limits
 
 from perovflow.models.calculator import MBTRKRRCalculator
 from perovflow.units import EV_TO_MEV
-
-
 
 
 @dataclass

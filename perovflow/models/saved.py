@@ -15,6 +15,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
+from perovflow.models.calculator import MBTRKRRCalculator
 from perovflow.models.krr import KernelRidgeEnergy
 
 KIND = "mbtr-krr"
@@ -69,8 +70,6 @@ class SavedModel:
 
     def calculator(self, descriptor: MBTRDescriptor | None = None):
         """An ASE calculator; a given descriptor must have the stored settings."""
-        from perovflow.models.calculator import MBTRKRRCalculator
-
         if descriptor is None:
             descriptor = MBTRDescriptor(self.settings)
         else:

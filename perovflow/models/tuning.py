@@ -1,6 +1,6 @@
 """Hyperparameter tuning of MBTR-KRR by Bayesian optimisation (BOSS) of a k-fold CV error.
 
-The seed (000, IV.A and Sec. S3) tunes the KRR kernel width gamma, the regulariser alpha
+Homm et al. 2025 (IV.A and Sec. S3) tunes the KRR kernel width gamma, the regulariser alpha
 and the MBTR broadening sigma with BOSS, following Stuke et al. (2021). Here BOSS
 minimises log10 of the k-fold cross-validated MAE of the energy per atom over the
 log10 hyperparameters inside :class:`TuningBounds`. The default hyperparameters are one

@@ -6,7 +6,7 @@ to fixed centres under the size bounds, a min-cost flow, and (2) moving every ce
 the mean of its points, until the centres stop moving. Both steps never increase the
 k-means objective, so the result is a local optimum of it with every size in bounds.
 
-What makes it scale to the seed's 130,000 structures x 2,000 clusters:
+What makes it scale to the paper's 130,000 structures x 2,000 clusters:
 
 * each point is connected only to its ``n_candidates`` nearest centres (nearest by
   distance minus the cluster's price from the previous flow) plus its present centre, so
@@ -42,8 +42,8 @@ from typing import Callable
 
 import numpy as np
 
-from perovflow.selection.checks import check_features, check_int, check_seed, check_sizes
 from perovflow.selection.candidates import CandidateGraph
+from perovflow.selection.checks import check_features, check_int, check_seed, check_sizes
 from perovflow.selection.distances import cluster_means, objective, row_norms_squared, rows_sqdist
 from perovflow.selection.flow import InfeasibleAssignment, assign
 from perovflow.selection.hartigan import refine

@@ -2,7 +2,7 @@
 
 =====================  =====================================================================
 ``constrained``        perovflow's constrained k-means (size bounds, scales to 130k x 2000)
-``k-means-constrained`` the reference package of the seed (same answer; dense flow graph,
+``k-means-constrained`` the reference package of the paper (same answer; dense flow graph,
                        impractical beyond ~20k x 500)
 ``kmeans``             ordinary k-means (scikit-learn), no size bounds
 ``random``             random partition into equal-sized groups: one per group per batch is

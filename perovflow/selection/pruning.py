@@ -1,7 +1,7 @@
-"""Dataset pruning (seed 000, Secs. II.D and III.C).
+"""Dataset pruning (Homm et al. 2025, Secs. II.D and III.C).
 
 The relaxation snapshots are clustered into as many clusters as snapshots to keep, and one
-snapshot is kept per cluster. The seed says the step works "similarly to step 1", where the
+snapshot is kept per cluster. The paper says the step works "similarly to step 1", where the
 structures are picked at random from each cluster, so the default pick is ``"random"``;
 ``"centre"`` keeps the member nearest to the cluster mean instead.
 """

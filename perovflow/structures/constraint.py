@@ -1,4 +1,4 @@
-"""Relaxation constraint of the seed (IV.B): halides and lattice keep the parent phase's
+"""Relaxation constraint of Homm et al. 2025 (IV.B): halides and lattice keep the parent phase's
 symmetry while the A and B atoms move freely.
 
 The parent space group is found with spglib from the halide sublattice with every halide

@@ -189,7 +189,7 @@ def generate_pool(
     settings: PerturbationSettings | None = None,
     compositions: Sequence[Sequence[int]] | None = None,
 ) -> list[Atoms]:
-    """The seed's structure pool: ``per_composition`` structures per composition and phase.
+    """The paper's structure pool: ``per_composition`` structures per composition and phase.
 
     Ordered by phase, then composition (as :func:`enumerate_compositions`), then replica.
     ``compositions`` restricts the pool to some compositions (for chunked generation);

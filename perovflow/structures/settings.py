@@ -16,7 +16,7 @@ def _default_tilts() -> dict[str, tuple[float, ...]]:
 
 @dataclass(frozen=True)
 class PerturbationSettings:
-    """How structures are built and randomised (the seed's random deviations).
+    """How structures are built and randomised (the paper's random deviations).
 
     Every spread is the standard deviation of a normal distribution.
 
@@ -24,7 +24,7 @@ class PerturbationSettings:
       Pnma: the a- tilt shared by x and z, then the b+ tilt). Each in [0, 30].
     - ``displacement_std_a`` / ``displacement_std_b``: Cartesian displacement of every A / B
       atom, per component, Angstrom (default 0.1).
-    - ``displacement_std_x``: the same for halides; 0 by default (the seed displaces only A, B).
+    - ``displacement_std_x``: the same for halides; 0 by default (the paper displaces only A, B).
     - ``tilt_std``: deviation of each tilt parameter of a tilted phase, degrees (default 2.5);
       the cubic phase stays untilted so each phase keeps its tilt pattern.
     - ``volume_std``: relative deviation of the cell volume (default 0.03).

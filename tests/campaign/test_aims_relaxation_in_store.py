@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from perovflow.settings import parse_campaign
-from perovflow.store.store import Store
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.records import RelaxationRequest
 from perovflow.campaign.relaxation import run_engine_relaxation
+from perovflow.settings import parse_campaign
+from perovflow.store.store import Store
 from perovflow.structures import PerovskiteSystem, SymmetryConstraint, generate_relaxation_starts
 from tests.aims_standin import runs, species_folder, standin_aims
 from tests.campaign.helpers import small_campaign

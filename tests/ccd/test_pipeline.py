@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from perovflow.ccd.config import CCDConfigError, load_campaign, parse_campaign
+from perovflow.ccd.networks import CCDNNCommittee
 from perovflow.ccd.pipeline import run_campaign
 from perovflow.cli import build_parser
 from perovflow.engines.base import Label, settings_hash
-from perovflow.ccd.networks import CCDNNCommittee
 
 YAML = Path(__file__).resolve().parents[2] / "workflows" / "cspbbr3_ccd.yaml"
 
@@ -52,7 +52,7 @@ def test_shipped_campaign_file_is_valid():
     assert len(campaign.candidates) >= 2
 
 
-@pytest.mark.parametrize("path,value,match", [
+@pytest.mark.parametrize(("path", "value", "match"), [
     (("descriptor", "metric"), "cubic", "descriptor.metric"),
     (("selection", "architectures"), ["atom"], "selection.architectures"),
     (("selection", "folds"), 1, "selection.folds"),

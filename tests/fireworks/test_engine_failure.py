@@ -7,10 +7,10 @@ from collections import Counter
 import pytest
 
 from perovflow.analysis.summary import format_summary, summary
+from perovflow.fireworks.manager import start_workers, submit, wait_for
 from perovflow.settings import parse_campaign
 from perovflow.store.connection import launchpad
 from perovflow.store.store import Store
-from perovflow.fireworks.manager import start_workers, submit, wait_for
 from perovflow.structures import PerovskiteSystem, generate_test_set
 from tests.campaign.helpers import small_campaign
 

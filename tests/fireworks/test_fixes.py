@@ -7,11 +7,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fireworks import Firework, LaunchPad, Workflow
+from fireworks import Firework, Workflow
 from fireworks.user_objects.firetasks.script_task import PyTask
 
-from perovflow.store.connection import launchpad, write_launchpad_yaml
 from perovflow.fireworks.fixes import IdAssignerCollection
+from perovflow.store.connection import launchpad, write_launchpad_yaml
 
 BIN = Path(sys.executable).parent
 

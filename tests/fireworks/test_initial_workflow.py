@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from perovflow.campaign.context import CampaignContext
+from perovflow.fireworks.manager import campaign_finished, start_workers, stop_workers, submit, wait_for
+from perovflow.models.krr import KernelRidgeEnergy
 from perovflow.store.connection import launchpad, write_launchpad_yaml
 from perovflow.store.store import Store
-from perovflow.campaign.context import CampaignContext
-from perovflow.models.krr import KernelRidgeEnergy
-from perovflow.fireworks.manager import campaign_finished, start_workers, stop_workers, submit, wait_for
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -71,7 +71,6 @@ def test_killed_worker_is_recovered_without_duplicate_labels(target, tmp_path):
     submit(campaign, target)
     workers = start_workers(2, target, tmp_path)
     db = launchpad(target).db
-    lp = launchpad(target)
     victim_fw = None
     deadline = time.monotonic() + 300
     while victim_fw is None and time.monotonic() < deadline:

@@ -24,7 +24,7 @@ def old_kfold(n: int, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.sort(np.concatenate(folds[:i] + folds[i + 1:])), np.sort(folds[i])) for i in range(k)]
 
 
-@pytest.mark.parametrize("n, k, seed", CASES)
+@pytest.mark.parametrize(("n", "k", "seed"), CASES)
 def test_parts_equal_the_old_tuning_folds(n, k, seed):
     new, old = kfold_parts(n, k, seed), old_fold_indices(n, k, seed)
     assert len(new) == len(old) == k
@@ -34,7 +34,7 @@ def test_parts_equal_the_old_tuning_folds(n, k, seed):
         assert np.array_equal(a, b)
 
 
-@pytest.mark.parametrize("n, k, seed", CASES)
+@pytest.mark.parametrize(("n", "k", "seed"), CASES)
 def test_splits_equal_the_old_ccd_folds(n, k, seed):
     new, old = kfold_splits(n, k, seed), old_kfold(n, k, seed)
     assert len(new) == len(old) == k
@@ -44,7 +44,7 @@ def test_splits_equal_the_old_ccd_folds(n, k, seed):
         assert np.array_equal(train, old_train) and np.array_equal(val, old_val)
 
 
-@pytest.mark.parametrize("n, k, seed", CASES)
+@pytest.mark.parametrize(("n", "k", "seed"), CASES)
 def test_splits_partition_the_rows(n, k, seed):
     parts = kfold_parts(n, k, seed)
     assert sorted(np.concatenate(parts).tolist()) == list(range(n))

@@ -8,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from perovflow.store.store import Store
 from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
 from perovflow.models.saved import DescriptorMismatch, model_from_record, model_record
 from perovflow.models.tuning import tune_krr
+from perovflow.store.store import Store
 from perovflow.structures import PHASES, generate_test_set
 from tests.models.conftest import SYSTEM
 

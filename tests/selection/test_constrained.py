@@ -12,7 +12,7 @@ from perovflow.selection.flow import InfeasibleAssignment, assign
 from tests.selection.helpers import blobs, kmeans_objective, kmeans_with_repair, uneven_pool
 
 
-@pytest.mark.parametrize("seed, bounds", [(0, (25, None)), (1, (20, 40)), (2, (30, 30)), (3, (25, None))])
+@pytest.mark.parametrize(("seed", "bounds"), [(0, (25, None)), (1, (20, 40)), (2, (30, 30)), (3, (25, None))])
 def test_every_cluster_within_bounds(seed, bounds):
     low, high = bounds
     features = uneven_pool(900, seed=seed)
@@ -51,7 +51,7 @@ def test_deterministic_under_a_seed():
 
 
 @pytest.mark.parametrize(
-    "n_clusters, low, high, fields",
+    ("n_clusters", "low", "high", "fields"),
     [
         (40, 25, None, ["clusters x min_size", "40 x 25", "900"]),  # 1000 > 900
         (10, None, 50, ["clusters x max_size", "10 x 50", "900"]),  # 500 < 900

@@ -21,7 +21,7 @@ BINARY = PerovskiteSystem("Cs", "Pb", ("Cl", "Br"))
 TERNARY = PerovskiteSystem("Cs", "Sn", ("Cl", "Br", "I"))
 
 
-@pytest.mark.parametrize("system,expected", [(BINARY, 25), (TERNARY, 325),
+@pytest.mark.parametrize(("system", "expected"), [(BINARY, 25), (TERNARY, 325),
                                              (PerovskiteSystem("Cs", "Pb", ("Br",)), 1)])
 def test_composition_counts(system, expected):
     comps = enumerate_compositions(system)

@@ -1,4 +1,4 @@
-"""The relaxation constraint of the seed (IV.B): halides and cell keep the parent symmetry,
+"""The relaxation constraint of Homm et al. 2025 (IV.B): halides and cell keep the parent symmetry,
 A and B move freely, under ASE optimizers with cell filters."""
 from __future__ import annotations
 

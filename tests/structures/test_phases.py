@@ -42,7 +42,7 @@ def test_pnma_with_unequal_tilts(tilts):
     assert space_group(atoms) == 62
 
 
-@pytest.mark.parametrize("phase,zero", [("P4/mbm", (0.0,)), ("I4/mcm", (0.0,)), ("Pnma", (0.0, 0.0))])
+@pytest.mark.parametrize(("phase", "zero"), [("P4/mbm", (0.0,)), ("I4/mcm", (0.0,)), ("Pnma", (0.0, 0.0))])
 def test_zero_tilt_gives_the_cubic_cell(phase, zero):
     system = SYSTEMS[1]
     atoms = build_structure(system, phase, tilt_angles=zero)
@@ -74,7 +74,7 @@ def test_octahedra_are_rigid_and_lattice_follows_tilts(phase):
 
 
 @pytest.mark.parametrize(
-    "alias,name",
+    ("alias", "name"),
     [("cubic", "Pm-3m"), ("pm3m", "Pm-3m"), ("221", "Pm-3m"), ("a0a0c+", "P4/mbm"),
      ("P4MBM", "P4/mbm"), ("i4/mcm", "I4/mcm"), ("a0a0c-", "I4/mcm"), ("orthorhombic", "Pnma"),
      ("a-b+a-", "Pnma")],

@@ -44,7 +44,7 @@ def test_wrong_number_of_tilts_and_unknown_phase_key():
         PerturbationSettings(tilt_angles={"R3c": (8.0,)})
 
 
-@pytest.mark.parametrize("kwargs,field", [({"a": "Na"}, "a"), ({"b": "Sr"}, "b"),
+@pytest.mark.parametrize(("kwargs", "field"), [({"a": "Na"}, "a"), ({"b": "Sr"}, "b"),
                                           ({"x": ("Cl", "At")}, "x"), ({"x": ()}, "x"),
                                           ({"x": ("Cl", "Cl")}, "x")])
 def test_unknown_species(kwargs, field):

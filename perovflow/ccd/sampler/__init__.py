@@ -6,7 +6,7 @@ from __future__ import annotations
 from perovflow.ccd.sampler.glazer import TILT_SYSTEMS, build_tilted, parse_glazer
 from perovflow.ccd.sampler.modes import displacement_modes, strain_irreps
 from perovflow.ccd.sampler.paths import PATH_AXES, PATHS, evaluation_paths
-from perovflow.ccd.sampler.sampler import CsPbBr3Sampler, SampleSet, SamplerSettings, phase_path
+from perovflow.ccd.sampler.sampler import CsPbBr3Sampler, SamplerSettings, SampleSet, phase_path
 
 __all__ = ["CsPbBr3Sampler", "PATHS", "PATH_AXES", "SampleSet", "SamplerSettings", "TILT_SYSTEMS",
            "build_tilted", "displacement_modes", "evaluation_paths", "parse_glazer", "phase_path",

@@ -19,9 +19,9 @@ from custodian.custodian import ErrorHandler
 from perovflow.engines.aims.guard import control_value, edit_control, split_control
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY, geometry_text, read_geometry
 from perovflow.engines.aims.job import PID_FILE
-from perovflow.processes import process_alive
 from perovflow.engines.aims.outputs import read_aims_output
 from perovflow.engines.aims.restart import ABORT_FILES, ORIGINAL_SUFFIX, OUTPUT, prepare_restart
+from perovflow.processes import process_alive
 
 # FHI-aims defaults, used when control.in does not set a value
 DEFAULT_SC_ITER_LIMIT = 1000

@@ -16,6 +16,8 @@ from ase import Atoms
 from ase.constraints import FixAtoms
 from ase.data import atomic_numbers
 
+from perovflow.engines.aims.guard import NUMERICAL_KEYS
+
 SPECIES_DIR_ENV = "AIMS_SPECIES_DIR"
 CONTROL = "control.in"
 GEOMETRY = "geometry.in"
@@ -47,9 +49,6 @@ class AimsSettings:
             raise ValueError(
                 f"relax_unit_cell must be None, 'full', 'shape' or 'fixed_angles', got {self.relax_unit_cell!r}"
             )
-        # imported here: guard imports this module for the file names
-        from perovflow.engines.aims.guard import NUMERICAL_KEYS
-
         bad = sorted(set(self.numerical) - NUMERICAL_KEYS)
         if bad:
             raise ValueError(

@@ -9,9 +9,9 @@ from pathlib import Path
 from custodian.custodian import Job
 
 from perovflow.engines.aims.guard import check_numerical_only
-from perovflow.processes import stop_process_group
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY
-from perovflow.engines.aims.restart import ABORT_FILES, OUTPUT, ORIGINAL_SUFFIX, prepare_restart
+from perovflow.engines.aims.restart import ABORT_FILES, ORIGINAL_SUFFIX, OUTPUT, prepare_restart
+from perovflow.processes import stop_process_group
 
 PID_FILE = "aims.pid"
 

@@ -22,7 +22,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("name,make,order", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("name", "make", "order"), CASES, ids=[c[0] for c in CASES])
 def test_invariants_unchanged_under_every_point_group_operation(name, make, order):
     basis = make()
     inv = invariant_polynomials(basis.representation, basis.blocks, order)
@@ -36,7 +36,7 @@ def test_invariants_unchanged_under_every_point_group_operation(name, make, orde
         == inv.n_features
 
 
-@pytest.mark.parametrize("name,make,order", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("name", "make", "order"), CASES, ids=[c[0] for c in CASES])
 def test_number_of_invariants_per_degree_is_molien(name, make, order):
     basis = make()
     inv = invariant_polynomials(basis.representation, basis.blocks, order)

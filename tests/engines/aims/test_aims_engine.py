@@ -13,12 +13,12 @@ from aims_testkit import RELAX_SETTINGS, SP_SETTINGS, TESTDATA, ase_images, sili
 
 from perovflow.engines.aims.engine import AimsEngine
 from perovflow.engines.aims.guard import control_value
-from perovflow.engines.aims.inputs import read_geometry
 from perovflow.engines.aims.handlers import FrozenRunHandler, ScfConvergenceHandler
+from perovflow.engines.aims.inputs import read_geometry
 from perovflow.engines.aims.job import AimsJob
-from perovflow.processes import process_alive
 from perovflow.engines.aims.outputs import read_aims_output
 from perovflow.engines.base import Engine, EngineError
+from perovflow.processes import process_alive
 
 # A stand-in for aims.x: reads control.in/geometry.in and prints text of a real FHI-aims
 # output (from ASE's wheel) to standard output, failing the way the test asks.
@@ -243,7 +243,7 @@ class KGridRogue(ScfConvergenceHandler):
         return {"errors": ["scf_not_converged"], "actions": [{"key": "k_grid", "new": "8 8 8"}]}
 
 
-@pytest.mark.parametrize("rogue, shown", [(XcRogue, "xc: 'pbesol' -> 'pbe'"), (KGridRogue, "k_grid: None -> '8 8 8'")])
+@pytest.mark.parametrize(("rogue", "shown"), [(XcRogue, "xc: 'pbesol' -> 'pbe'"), (KGridRogue, "k_grid: None -> '8 8 8'")])
 def test_a_correction_that_changes_the_physics_fails_with_a_reason(rogue, shown, tmp_path, species_dir, fake_aims):
     log = fake_aims("scf", "singlepoint.out")
     engine = engine_for(SP_SETTINGS, fake_aims, species_dir, tmp_path,

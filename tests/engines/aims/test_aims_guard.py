@@ -15,7 +15,7 @@ def control(tmp_path, species_dir):
 
 
 @pytest.mark.parametrize(
-    "key, value, shown",
+    ("key", "value", "shown"),
     [
         ("xc", "pbe", "xc: 'pbesol' -> 'pbe'"),
         ("k_grid", "2 2 2", "k_grid: '4 4 4' -> '2 2 2'"),

@@ -180,7 +180,7 @@ def test_close_encounter_in_a_single_point_gives_up(tmp_path, species_dir):
     assert (folder / "aims.out").is_file()  # left in place for diagnosis
 
 
-@pytest.mark.parametrize("kind, stop_file", [("relax", "abort_opt"), ("sp", "abort_scf")])
+@pytest.mark.parametrize(("kind", "stop_file"), [("relax", "abort_opt"), ("sp", "abort_scf")])
 def test_wall_time_writes_the_stop_file_once(kind, stop_file, tmp_path, species_dir):
     folder = make_run(tmp_path / "run", species_dir, kind)
     assert not WallTimeHandler().check(str(folder))  # no wall time configured

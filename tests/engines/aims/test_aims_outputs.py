@@ -9,7 +9,7 @@ from perovflow.engines.aims.outputs import ERROR_MARKERS, parse_aims_output, rea
 
 
 @pytest.mark.parametrize(
-    "name, n_steps, relax_steps",
+    ("name", "n_steps", "relax_steps"),
     [("singlepoint.out", 1, 0), ("relax.out", 8, 7), ("numerical_stress.out", 1, 0)],
 )
 def test_matches_ase_reader(name, n_steps, relax_steps):
@@ -63,7 +63,7 @@ def test_truncated_relaxation_keeps_complete_steps_and_last_complete_geometry():
     np.testing.assert_allclose(out.last_complete_geometry.cell.array, second_update.cell.array)
 
 
-@pytest.mark.parametrize("name, text", [(n, m[0]) for n, m in ERROR_MARKERS.items()])
+@pytest.mark.parametrize(("name", "text"), [(n, m[0]) for n, m in ERROR_MARKERS.items()])
 def test_error_markers_are_found(name, text):
     out = parse_aims_output(cut_after(real_output("singlepoint.out"), "SCF    3") + f"  *** {text}\n")
     assert out.errors == [name]

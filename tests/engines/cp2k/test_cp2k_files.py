@@ -19,7 +19,6 @@ from perovflow.engines.cp2k.inputs import INPUT, STRUCTURE, render_input, write_
 from perovflow.engines.cp2k.job import PidCp2kJob
 from perovflow.engines.cp2k.outputs import read_output
 
-
 # --- outputs ---------------------------------------------------------------------------
 
 def test_converged_output_in_ase_units(tmp_path):
@@ -64,8 +63,9 @@ def test_input_survives_custodians_rewrite(tmp_path):
     text = (tmp_path / INPUT).read_text()
     rewritten = Cp2kInput.from_str(text).get_str()
     squash = lambda s: sorted(" ".join(line.split()) for line in s.splitlines() if line.strip())  # noqa: E731
-    numbers = lambda s: [" ".join(f"{float(t):g}" if t[0].isdigit() or t[0] == "-" else t
-                                  for t in line.split()) for line in squash(s)]  # noqa: E731
+    def numbers(s):
+        return [" ".join(f"{float(t):g}" if t[0].isdigit() or t[0] == "-" else t for t in line.split())
+                for line in squash(s)]
     assert numbers(rewritten) == numbers(text)
     assert "&PBE" in rewritten and "COORD_FILE_NAME structure.xyz" in rewritten
     xyz = (tmp_path / STRUCTURE).read_text().splitlines()

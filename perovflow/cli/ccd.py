@@ -67,13 +67,3 @@ def run_ccd(args: argparse.Namespace) -> int:
         return 2
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="perovflow")
-    add_ccd_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
