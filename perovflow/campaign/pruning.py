@@ -40,8 +40,12 @@ def prune_and_finish(ctx: CampaignContext) -> dict:
     """Prune the snapshots, fit the final model on the initial data plus those kept, and run
     the relaxation test once more; stored as the record after the last iteration."""
     store = ctx.store
-    iterations = [r["iteration"] for r in store.iterations() if r.get("stage") != FINAL_STAGE]
-    record_number = max(iterations, default=0) + 1
+    records = store.iterations()
+    finished = [r for r in records if r.get("stage") == FINAL_STAGE and r.get("relaxation_test")]
+    if finished:  # a re-run after the final record was stored
+        return {"model_version": finished[0]["model_version"], "n_snapshots": finished[0]["n_snapshots"],
+                "n_kept": finished[0]["n_kept"]}
+    record_number = max((r["iteration"] for r in records if r.get("stage") != FINAL_STAGE), default=0) + 1
     chosen = keep_snapshots(ctx, active_snapshot_ids(ctx), chunk=record_number)
     version = fit_with_snapshots(ctx, list(chosen["kept"]), FINAL_MODEL,
                                  {"stage": FINAL_STAGE, "pruned_from": chosen["n_snapshots"]}, chunk=record_number)

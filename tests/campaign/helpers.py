@@ -30,5 +30,9 @@ ACTIVE = {"enabled": True, "starts_per_phase": 2, "per_phase": 1, "test_per_phas
           "test_max_steps": 30, "seed": 5}
 
 
-def active_campaign(name: str) -> CampaignSettings:
-    return small_settings(name, selection={"clusters": 10, "batches": 2}, active=ACTIVE)
+# the same with shorter relaxations (looser ML fmax, fewer engine steps) for the local runner
+ACTIVE_SHORT = {**ACTIVE, "ml_fmax": 0.02, "test_max_steps": 15}
+
+
+def active_campaign(name: str, active: dict | None = None, phases: tuple[str, ...] = ("Pm-3m", "Pnma")) -> CampaignSettings:
+    return small_settings(name, phases=list(phases), selection={"clusters": 10, "batches": 2}, active=active or ACTIVE)

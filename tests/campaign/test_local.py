@@ -1,6 +1,6 @@
-"""A whole tiny campaign (initial data, both active-learning stages, pruning; CHGNet labels)
-through the in-process runner: the same steps and the same invariants as on rlaunch
-workers, in well under a minute."""
+"""A whole tiny campaign (initial data, both active-learning stages, pruning; CHGNet labels;
+one phase, 25 compositions) through the in-process runner: the same steps and the same invariants as on rlaunch
+workers, in about a minute here (the figure is printed with -s)."""
 from __future__ import annotations
 
 import time
@@ -8,12 +8,12 @@ from collections import Counter
 
 from perovflow.campaign.local import run_local
 from perovflow.store.store import Store
-from tests.campaign.helpers import ACTIVE, active_campaign
+from tests.campaign.helpers import ACTIVE_SHORT, active_campaign
 from tests.campaign.invariants import check_active_learning_invariants
 
 
 def test_local_runner_runs_every_stage(mongo_db):
-    campaign = active_campaign("local")
+    campaign = active_campaign("local", ACTIVE_SHORT, phases=("Pnma",))
     store = Store(mongo_db, campaign.name)
     began = time.perf_counter()
     run = run_local(campaign, store)
@@ -22,7 +22,7 @@ def test_local_runner_runs_every_stage(mongo_db):
     assert run.states() == {"completed": len(run.outcomes)}, [o for o in run.outcomes if o.state != "completed"]
     steps = Counter(o.step for o in run.outcomes)
     assert steps["iteration"] == 3 and steps["refit"] == 3 and steps["prune"] == 1 and steps["fit"] == 2
-    check_active_learning_invariants(store, campaign, ACTIVE)
+    check_active_learning_invariants(store, campaign, ACTIVE_SHORT)
     labels = Counter((c["structure_id"], c["engine"], c["settings_hash"])
                      for c in mongo_db.calculations.find({"campaign": "local"}))
     assert max(labels.values()) == 1
