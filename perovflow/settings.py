@@ -141,6 +141,8 @@ class LabellingSettings:
     options: dict[str, Any] = _setting({}, "a mapping of the engine's settings, e.g. {command: 'srun aims.x', "
                                            "species_dir: /path/to/species_defaults}", lambda v: isinstance(v, dict))
     group_size: int = _setting(1, "a positive integer: structures per labelling job", _positive_int)
+    max_attempts: int = _setting(3, "a positive integer: tries of a failing label before it is failed for good",
+                                 _positive_int)
 
 
 @dataclass(frozen=True)
@@ -292,9 +294,13 @@ def _phases(system: SystemSettings, given: Any) -> tuple[str, ...]:
     if not isinstance(given, (list, tuple)) or not given:
         raise CampaignError(f"phases: got {given!r}; expected 'all' or a list of {', '.join(PHASES)}")
     try:
-        return tuple(normalise_phase(p) for p in given)
+        phases = tuple(normalise_phase(p) for p in given)
     except ValueError as exc:
         raise CampaignError(f"phases: {exc}") from None
+    twice = sorted({p for p in phases if phases.count(p) > 1})
+    if twice:
+        raise CampaignError(f"phases: {twice[0]} is given twice; expected each of {', '.join(PHASES)} at most once")
+    return phases
 
 
 def _check_engine(labelling: LabellingSettings) -> None:

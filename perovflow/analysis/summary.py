@@ -35,6 +35,25 @@ def fizzle_reason(db: Database, fw_id: int) -> str | None:
     return lines[-1].strip() if lines else None
 
 
+def failed_jobs(db: Database, campaign: str) -> list[dict[str, Any]]:
+    """FIZZLED jobs of the campaign with their step and reason; ``blocking``: the campaign
+    cannot finish without the job (anything but a label or an engine relaxation)."""
+    rows = []
+    for doc in db.fireworks.find({"spec.campaign.name": campaign, "state": "FIZZLED"},
+                                 {"fw_id": 1, "name": 1, "spec._tasks": 1, "spec.perovflow_optional": 1}):
+        spec = doc.get("spec") or {}
+        tasks = spec.get("_tasks") or [{}]
+        rows.append({"fw_id": doc["fw_id"], "name": doc.get("name"), "step": tasks[0].get("step"),
+                     "blocking": not spec.get("perovflow_optional"), "reason": fizzle_reason(db, doc["fw_id"])})
+    return sorted(rows, key=lambda row: row["fw_id"])
+
+
+def format_blocking(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per blocking failure: the job, its step and the reason."""
+    return [f"fw {row['fw_id']} {row['name']} (step {row['step']}): {row['reason']}" for row in rows
+            if row["blocking"]]
+
+
 def labels_by_stage(db: Database, campaign: str) -> dict[str, int]:
     """Completed labels per purpose: initial single points, stage-1/2 relaxation steps, and
     the relaxation test's engine relaxations."""
@@ -71,10 +90,7 @@ def summary(db: Database, campaign: str) -> dict[str, Any]:
     calculations = Counter(
         (doc["engine"], doc["status"]) for doc in db.calculations.find({"campaign": campaign}, {"engine": 1, "status": 1})
     )
-    fizzled = [
-        {"fw_id": doc["fw_id"], "name": doc.get("name"), "reason": fizzle_reason(db, doc["fw_id"])}
-        for doc in db.fireworks.find({"spec.campaign.name": campaign, "state": "FIZZLED"}, {"fw_id": 1, "name": 1})
-    ]
+    fizzled = failed_jobs(db, campaign)
     failed_labels = [
         {"structure_id": doc["structure_id"], "engine": doc["engine"], "reason": doc.get("reason")}
         for doc in db.calculations.find({"campaign": campaign, "status": "failed"},
@@ -103,9 +119,14 @@ def format_summary(info: dict[str, Any]) -> str:
     stand_ins = sorted({row["engine"] for row in info["learning_curve"] if row["is_dft"] is False})
     if stand_ins:
         lines.append(f"  note:       labels from a stand-in oracle ({', '.join(stand_ins)}), not DFT")
-    if info["fizzled"]:
-        lines.append(f"  failed jobs ({len(info['fizzled'])}; the campaign went on without them):")
-        lines.extend(f"    fw {f['fw_id']} {f['name']}: {f['reason']}" for f in info["fizzled"][:10])
+    blocking = format_blocking(info["fizzled"])
+    if blocking:
+        lines.append(f"  CAMPAIGN FAILED: {len(blocking)} job(s) it cannot finish without failed for good:")
+        lines.extend(f"    {line}" for line in blocking[:10])
+    tolerated = [f for f in info["fizzled"] if not f.get("blocking")]
+    if tolerated:
+        lines.append(f"  failed jobs ({len(tolerated)}; the campaign went on without them):")
+        lines.extend(f"    fw {f['fw_id']} {f['name']}: {f['reason']}" for f in tolerated[:10])
     if info["failed_labels"]:
         lines.append(f"  failed labels ({len(info['failed_labels'])}, not in any training set):")
         lines.extend(f"    {f['structure_id'][:12]} {f['engine']}: {f['reason']}" for f in info["failed_labels"][:10])

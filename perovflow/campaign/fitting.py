@@ -81,6 +81,9 @@ def fit_initial_batch(ctx: CampaignContext, batches: list[list[str]], batch: int
     """Fit on the labelled structures of ``batches`` (batches 0..batch), tuned when the
     campaign asks for it; stored as ``initial/batch-<batch>``."""
     training = initial_training_set(ctx, batches)
+    if not training.ids:
+        raise ValueError(f"no labelled structure in batches 0..{batch}: every label failed (see the failed labels "
+                         "of `perovflow status`)")
     hyper, tuning = hyperparameters_for(ctx.settings, training.x, training.y, seed=batch)
     return fit_and_test(ctx, training, hyper, initial_model_tag(batch), {"stage": "initial", "batch": batch},
                         tuning=tuning)

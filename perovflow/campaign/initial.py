@@ -104,7 +104,7 @@ def batch_jobs(settings: CampaignSettings, batch_ids: list[str], batch: int,
     group = settings.labelling.group_size
     ids = list(batch_ids) + list(extra_label_ids or [])
     labels = [Job(f"label-{i // group}", "label", {"structure_ids": ids[i:i + group]},
-                  name=f"{settings.name}: label b{batch} {i // group}")
+                  name=f"{settings.name}: label b{batch} {i // group}", optional=True)
               for i in range(0, len(ids), group)]
     fit = Job("fit", "fit", {"batch": batch}, name=f"{settings.name}: fit batch {batch}", tolerate_failed=True)
     return fan_in(labels, fit)
@@ -114,25 +114,30 @@ class LabelsFailed(RuntimeError):
     """Some labels of a job failed for good (each is stored as a failed calculation)."""
 
 
-def label_structures(store: Store, engine: Engine, structure_ids: list[str],
-                     fw_id: int | None = None) -> tuple[int, int, list[str]]:
+def label_structures(store: Store, engine: Engine, structure_ids: list[str], fw_id: int | None = None,
+                     max_attempts: int = 3) -> tuple[int, int, list[str]]:
     """Single-point labels of ``structure_ids`` into the store, skipping what the engine
     (with these settings) already labelled. A failure is stored as a ``failed`` calculation
-    with its reason and the loop goes on. Returns (labelled, reused, failure messages)."""
+    with its reason and the loop goes on; the next run tries a failed label again, until it
+    has failed ``max_attempts`` times (then it is failed for good and skipped).
+    Returns (labelled, reused, failure messages of this run)."""
     worker = f"{socket.gethostname()}:{os.getpid()}"
     done, reused, failures = 0, 0, []
     for sid in structure_ids:
-        if store.find_calculation(sid, engine.name, engine.settings_hash) is not None:
+        existing = store.find_calculation(sid, engine.name, engine.settings_hash)
+        if existing is not None and existing["status"] == "completed":
             reused += 1
             continue
+        if existing is not None and existing.get("n_attempts", 1) >= max_attempts:
+            continue  # failed for good: the fits go on without it
         atoms = store.structures([sid])[0]
         try:
             label = engine.single_point(atoms)
         except Exception as exc:  # any engine failure becomes a stored, visible failed label
             failures.append(f"{sid}: {exc}")
-            store.add_calculation(sid, engine.name, engine.settings_hash,
-                                  {"reason": str(exc), "worker": worker, "is_dft": engine.is_dft},
-                                  status="failed", fw_id=fw_id)
+            store.record_failed_label(sid, engine.name, engine.settings_hash, str(exc),
+                                      {"worker": worker, "is_dft": engine.is_dft, "settings": engine.settings},
+                                      max_attempts=max_attempts, fw_id=fw_id)
             continue
         result: dict[str, Any] = label.as_dict()
         result.update({"settings": engine.settings, "worker": worker})
@@ -144,7 +149,8 @@ def label_structures(store: Store, engine: Engine, structure_ids: list[str],
 def label(ctx: CampaignContext, structure_ids: list[str]) -> Next:
     """Label structures with the campaign's engine; fails (after storing every label it
     could make) when some failed."""
-    done, reused, failures = label_structures(ctx.store, ctx.engine, structure_ids, fw_id=ctx.fw_id)
+    done, reused, failures = label_structures(ctx.store, ctx.engine, structure_ids, fw_id=ctx.fw_id,
+                                              max_attempts=ctx.settings.labelling.max_attempts)
     if failures:
         raise LabelsFailed(f"{len(failures)} label(s) failed: " + "; ".join(failures[:5]))
     return Next(record={"labelled": done, "reused": reused})

@@ -8,7 +8,7 @@ from perovflow.settings import CampaignSettings
 
 
 def relaxation_job(key: str, request: RelaxationRequest, name: str) -> Job:
-    return Job(key, "engine_relax", request.as_args(), name=name)
+    return Job(key, "engine_relax", request.as_args(), name=name, optional=True)
 
 
 def iteration_job(settings: CampaignSettings, iteration: int, stage: str) -> Job:

@@ -15,7 +15,8 @@ from typing import Any
 class Job:
     """One step to run. ``key`` is unique within its :class:`Next`; ``after`` lists the keys
     it waits for; ``tolerate_failed`` lets it run when some of those failed for good (a fit
-    goes on without the labels that failed)."""
+    goes on without the labels that failed); ``optional``: the campaign can finish without
+    this job (a label, an engine relaxation), so its failure does not fail the campaign."""
 
     key: str
     step: str
@@ -23,6 +24,7 @@ class Job:
     name: str = ""
     after: tuple[str, ...] = ()
     tolerate_failed: bool = False
+    optional: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,8 @@ class Next:
 
 def waiting_for(job: Job, parents: list[Job]) -> Job:
     """``job`` waiting for all of ``parents`` as well."""
-    return Job(job.key, job.step, job.args, job.name, (*job.after, *(p.key for p in parents)), job.tolerate_failed)
+    return Job(job.key, job.step, job.args, job.name, (*job.after, *(p.key for p in parents)), job.tolerate_failed,
+               job.optional)
 
 
 def fan_in(parallel: list[Job], then: Job, record: dict[str, Any] | None = None) -> Next:

@@ -45,8 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     # loaded on use (see module docstring)
     from tqdm import tqdm
 
-    from perovflow.analysis.summary import format_summary, job_states, summary
-    from perovflow.fireworks.manager import SubmitError, rerun_stranded, start_workers, submit, wait_for
+    from perovflow.analysis.summary import format_blocking, format_summary, job_states, summary
+    from perovflow.fireworks.manager import SubmitError, rerun_failed, rerun_stranded, start_workers, submit, wait_for
     from perovflow.store.connection import launchpad
 
     campaign = _load(args.file)
@@ -64,6 +64,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         stranded = rerun_stranded(target, campaign.name)
         print(f"resuming campaign {campaign.name}" + (f": {len(stranded)} interrupted job(s) set to run again "
                                                       f"(fw_id {', '.join(map(str, stranded))})" if stranded else ""))
+        if args.retry_failed:
+            failed = rerun_failed(target, campaign.name)
+            print(f"{len(failed)} failed job(s) set to run again" + (f" (fw_id {', '.join(map(str, failed))})"
+                                                                     if failed else ""))
     run_dir = Path(args.run_dir or f"runs/{campaign.name}")
     workers = start_workers(args.workers, target, run_dir)
     print(f"{args.workers} rlaunch workers running in {run_dir}/worker_*/ (logs: rlaunch.log)")
@@ -92,6 +96,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     crashed = [code for code in codes if code not in (None, 0)]
     if crashed:
         print(f"warning: workers ended with exit codes {crashed}; see their rlaunch.log", file=sys.stderr)
+    blocking = format_blocking(info["fizzled"])
+    if blocking:
+        print("campaign failed: a job it cannot finish without failed for good\n  " + "\n  ".join(blocking)
+              + f"\nfix the cause, then `perovflow run {args.file} --resume --retry-failed`", file=sys.stderr)
+        return 1
     incomplete = {k: v for k, v in info["jobs"].items() if k not in ("COMPLETED", "FIZZLED")}
     if incomplete:
         print(f"campaign not finished: {incomplete}; run `perovflow run {args.file} --resume` "
@@ -106,6 +115,19 @@ def _figures(db: Any, campaign: str, info: dict, folder: Path) -> list[Path]:
     final = db.al_iterations.find_one({"campaign": campaign, "stage": "final"}, {"relaxation_test": 1})
     mixing = ((final or {}).get("relaxation_test") or {}).get("mixing_enthalpies", [])
     return campaign_figures(info, mixing, folder, selection=selection_overview(db, campaign))
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from perovflow.fireworks.manager import rerun_failed  # loaded on use
+
+    failed = rerun_failed(target_of(args), args.campaign)
+    if not failed:
+        print(f"campaign {args.campaign}: no failed job")
+        return 0
+    print(f"campaign {args.campaign}: {len(failed)} failed job(s) set to run again (fw_id "
+          f"{', '.join(map(str, failed))}); failed labels are tried again up to labelling.max_attempts. "
+          "Start workers (`rlaunch rapidfire` or `perovflow run FILE --resume`).")
+    return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -140,10 +162,17 @@ def add_parsers(commands: Any) -> None:
     run.add_argument("--resume", action="store_true",
                      help="campaign exists: run workers on it; jobs left RUNNING by stopped workers run again "
                           "(only use it when no other worker runs this campaign)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="with --resume: run failed jobs again (failed labels up to labelling.max_attempts)")
     run.add_argument("--json", help="also write the summary as JSON here")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     add_target_options(run)
     run.set_defaults(func=cmd_run)
+
+    retry = commands.add_parser("retry", help="set a campaign's failed jobs to run again")
+    retry.add_argument("campaign")
+    add_target_options(retry)
+    retry.set_defaults(func=cmd_retry)
 
     status = commands.add_parser("status", help="jobs, data and learning curve of campaigns")
     status.add_argument("campaign", nargs="?")

@@ -40,15 +40,16 @@ class TBLiteEngine:
         self.method = method
         self.accuracy = accuracy
         self.electronic_temperature = electronic_temperature
+        # not physics, so not in ``settings``: the SCF cycle limit (a converged SCF gives the
+        # same label whatever the limit, and raising it must retry a failed label in the same
+        # slot) and the OpenMP threads of tblite's library
         self.max_iterations = max_iterations
-        # not physics, so not in ``settings``: OpenMP threads of tblite's library
         self.threads = threads
 
     @property
     def settings(self) -> dict[str, Any]:
         return {"method": self.method, "accuracy": self.accuracy,
-                "electronic_temperature": self.electronic_temperature,
-                "max_iterations": self.max_iterations}
+                "electronic_temperature": self.electronic_temperature}
 
     @property
     def settings_hash(self) -> str:

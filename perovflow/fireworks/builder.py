@@ -3,7 +3,8 @@ decides how jobs become Fireworks and how they link.
 
 Spec keys of every perovflow Firework: ``campaign`` (the validated settings as a plain
 dict, parsed again by every task) and ``_perovflow_db`` ({uri, database}); a worker's
-``env.perovflow_db`` (from ``my_fworker.yaml``) overrides the latter.
+``env.perovflow_db`` (from ``my_fworker.yaml``) overrides the latter. ``perovflow_optional``
+marks a job the campaign can finish without (a label, an engine relaxation).
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def fireworks_for(nxt: Next, campaign: dict[str, Any], database: dict[str, str],
     built: dict[str, Firework] = {}
     for job in nxt.jobs:
         extra = {"_allow_fizzled_parents": True} if job.tolerate_failed else {}
+        if job.optional:
+            extra["perovflow_optional"] = True
         parents = [built[key] for key in job.after] or None
         built[job.key] = Firework(task_class(step=job.step, args=job.args), spec=job_spec(campaign, database, **extra),
                                   name=job.name, parents=parents)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from perovflow.analysis.summary import failed_jobs
 from perovflow.campaign.initial import first_jobs
 from perovflow.fireworks.builder import campaign_workflow
 from perovflow.fireworks.tasks import CampaignStepTask
@@ -82,6 +83,17 @@ def rerun_stranded(target: DatabaseTarget, campaign: str) -> list[int]:
     return stranded
 
 
+def rerun_failed(target: DatabaseTarget, campaign: str) -> list[int]:
+    """Put the campaign's FIZZLED Fireworks back to READY; their labelling steps try failed
+    labels again (up to ``labelling.max_attempts``)."""
+    lp = launchpad(target)
+    failed = [doc["fw_id"] for doc in lp.fireworks.find({"spec.campaign.name": campaign, "state": "FIZZLED"},
+                                                          {"fw_id": 1})]
+    for fw_id in failed:
+        lp.rerun_fw(fw_id)
+    return failed
+
+
 def rlaunch_command(launchpad_file: Path, sleep: int = 1, fworker_file: Path | None = None) -> list[str]:
     exe = Path(sys.executable).parent / "rlaunch"
     command = [str(exe), "-l", str(launchpad_file)]
@@ -134,12 +146,15 @@ def stop_workers(workers: list[subprocess.Popen], timeout: float = 30.0) -> None
 def wait_for(workers: list[subprocess.Popen], db, campaign: str, progress=None,
              poll: float = 2.0) -> list[int | None]:
     """Wait until the campaign has no active job (seen twice in a row, so that jobs added
-    by a finishing Firework are not missed), then stop the workers. Returns exit codes of
-    workers that ended by themselves (None for those stopped here)."""
+    by a finishing Firework are not missed) or a job it cannot finish without failed for
+    good, then stop the workers. Returns exit codes of workers that ended by themselves
+    (None for those stopped here)."""
     finished_polls = 0
     while any(w.poll() is None for w in workers):
         if progress is not None:
             progress()
+        if any(row["blocking"] for row in failed_jobs(db, campaign)):
+            break
         finished_polls = finished_polls + 1 if campaign_finished(db, campaign) else 0
         if finished_polls >= 2:
             break

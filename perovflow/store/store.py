@@ -136,7 +136,8 @@ class Store:
     def add_calculation(self, sid: str, engine: str, settings_hash: str, result: dict[str, Any],
                         status: str = "completed", kind: str = "single_point",
                         fw_id: int | None = None) -> bool:
-        """Store one label; returns False when that (structure, engine, settings) exists."""
+        """Store one completed label; a failed label in the same (structure, engine, settings)
+        slot is replaced (its ``attempts`` stay). Returns False when a completed label exists."""
         doc = {
             "campaign": self.campaign, "structure_id": sid, "engine": engine,
             "settings_hash": settings_hash, "kind": kind, "status": status, "fw_id": fw_id,
@@ -146,7 +147,32 @@ class Store:
             self.db.calculations.insert_one(doc)
             return True
         except DuplicateKeyError:
-            return False
+            doc.pop("_id", None)
+            replaced = self.db.calculations.update_one(
+                {"structure_id": sid, "engine": engine, "settings_hash": settings_hash, "status": "failed"},
+                {"$set": {**doc, "failed_for_good": False}, "$inc": {"n_attempts": 1}})
+            return replaced.modified_count == 1
+
+    def record_failed_label(self, sid: str, engine: str, settings_hash: str, reason: str,
+                            fields: dict[str, Any], max_attempts: int, fw_id: int | None = None) -> dict:
+        """One more failed attempt at a label (never over a completed one): the reason goes into
+        ``attempts``; after ``max_attempts`` the label is ``failed_for_good``. Returns the doc."""
+        slot = {"structure_id": sid, "engine": engine, "settings_hash": settings_hash}
+        attempt = {"reason": reason, "at": _now(), "fw_id": fw_id, **{k: v for k, v in fields.items() if k == "worker"}}
+        try:
+            self.db.calculations.update_one(
+                {**slot, "status": {"$ne": "completed"}},
+                {"$setOnInsert": {"campaign": self.campaign, "kind": "single_point", "created": _now()},
+                 "$set": {"status": "failed", "reason": reason, "fw_id": fw_id, **fields},
+                 "$push": {"attempts": attempt}, "$inc": {"n_attempts": 1}},
+                upsert=True)
+        except DuplicateKeyError:  # completed meanwhile by another run
+            return self.db.calculations.find_one(slot)
+        doc = self.db.calculations.find_one(slot)
+        if doc["status"] == "failed" and doc["n_attempts"] >= max_attempts and not doc.get("failed_for_good"):
+            self.db.calculations.update_one({"_id": doc["_id"]}, {"$set": {"failed_for_good": True}})
+            doc["failed_for_good"] = True
+        return doc
 
     def energies(self, ids: list[str], engine: str, settings_hash: str) -> dict[str, float]:
         """Total energies per atom (eV/atom) of the completed labels among ``ids``."""
