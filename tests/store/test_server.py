@@ -162,3 +162,16 @@ def test_state_file_from_before_identity_still_stops_its_server(storage):
     assert server.status(storage).pid == state.pid
     assert server.stop(storage).pid == state.pid
     assert not Path(f"/proc/{state.pid}").exists()
+
+
+def test_start_refuses_when_the_recorded_server_lives_but_does_not_answer(storage, stranger):
+    """The recorded process is still the one that was started (identity matches) but its
+    port is silent: a second server on the same storage folder would be wrong."""
+    port = server.free_port()
+    _write(storage, pid=stranger.pid, host="127.0.0.1", port=port, storage=str(storage),
+           started_at=_proc_start_time(stranger.pid), cmdline=_proc_cmdline(stranger.pid))
+    with pytest.raises(server.DatabaseServerError, match="does not answer"):
+        server.start(port=port, storage=storage)
+    assert not server.port_accepts("127.0.0.1", port)
+    assert server.stop(storage).pid == stranger.pid  # it is the recorded process: stopped
+    assert stranger.wait(timeout=5) is not None
