@@ -12,8 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from perovflow.processes import process_alive
@@ -34,10 +35,150 @@ class ServerState:
     host: str
     port: int
     storage: str
+    # the process's identity, so a later stop never signals another program that reused
+    # the pid: start time in clock ticks since boot (/proc/<pid>/stat field 22) and its
+    # command line. None in state files written before they were recorded.
+    started_at: int | None = None
+    cmdline: list[str] | None = None
 
     @property
     def uri(self) -> str:
         return f"mongodb://{self.host}:{self.port}"
+
+
+_REQUIRED = {"pid": int, "host": str, "port": int, "storage": str}
+
+
+def _note(message: str) -> None:
+    """One line on stderr for what was recovered; stdout stays the command's answer."""
+    print(f"perovflow db: {message}", file=sys.stderr)
+
+
+def _parse_state(text: str) -> ServerState:
+    """A state file's text as a ServerState; ValueError says what is wrong with it."""
+    data = json.loads(text)  # JSONDecodeError is a ValueError
+    if not isinstance(data, dict):
+        raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+    missing = sorted(set(_REQUIRED) - data.keys())
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    for key, kind in _REQUIRED.items():
+        if not isinstance(data[key], kind) or isinstance(data[key], bool):
+            raise ValueError(f"{key} is {data[key]!r}, expected {kind.__name__}")
+    if data["pid"] <= 0:
+        raise ValueError(f"pid is {data['pid']}")
+    started_at, cmdline = data.get("started_at"), data.get("cmdline")
+    if started_at is not None and (not isinstance(started_at, int) or isinstance(started_at, bool)):
+        raise ValueError(f"started_at is {started_at!r}, expected int")
+    if cmdline is not None and not (isinstance(cmdline, list) and all(isinstance(a, str) for a in cmdline)):
+        raise ValueError(f"cmdline is {cmdline!r}, expected a list of strings")
+    # keys a newer perovflow may add are ignored
+    return ServerState(pid=data["pid"], host=data["host"], port=data["port"], storage=data["storage"],
+                       started_at=started_at, cmdline=cmdline)
+
+
+def _write_state(path: Path, state: ServerState) -> None:
+    """Write the state file atomically (temp file beside it, fsync, rename), mode 0600."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            json.dump(asdict(state), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    try:  # the rename itself survives a crash once the folder is synced
+        folder = os.open(path.parent, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
+
+
+def _remove(path: Path, text: str) -> None:
+    """Remove a state file unless another command has just replaced it."""
+    try:
+        if path.read_text() == text:
+            path.unlink()
+    except OSError:
+        pass
+
+
+def process_identity(pid: int) -> tuple[int, list[str]] | None:
+    """(start time in clock ticks, command line) of a running pid; None when unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    try:  # fields after "(comm)" start at field 3; starttime is field 22
+        started_at = int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+    cmdline = raw.decode(errors="surrogateescape").split("\0")[:-1] if raw else []
+    return started_at, cmdline
+
+
+def _is_server_for(cmdline: list[str], storage: str) -> bool:
+    return any("secantusd" in Path(arg).name for arg in cmdline[:2]) and any(
+        a == "--storage-path" and b == storage for a, b in zip(cmdline, cmdline[1:]))
+
+
+def _same_process(state: ServerState, storage: Path) -> tuple[bool, str]:
+    """Whether the live pid of ``state`` is still the server it records, and if not, why."""
+    identity = process_identity(state.pid)
+    if identity is None:
+        return False, "its identity cannot be read"
+    started_at, cmdline = identity
+    if state.started_at is None or state.cmdline is None:  # old state file: no identity kept
+        if _is_server_for(cmdline, state.storage) or _is_server_for(cmdline, str(storage)):
+            return True, ""
+        return False, f"it runs {' '.join(cmdline)[:80]!r}, not secantusd for this storage"
+    if started_at != state.started_at:
+        return False, f"it started at tick {started_at}, the server at tick {state.started_at}"
+    if cmdline != state.cmdline:
+        return False, f"it runs {' '.join(cmdline)[:80]!r}"
+    return True, ""
+
+
+def _load(storage: Path) -> ServerState | None:
+    """The state file's server when it still runs as that very process, or None.
+
+    A corrupt state file, or one whose pid is gone or now another process, is removed
+    with one line on stderr; the process that reused a pid is never signalled.
+    """
+    path = _state_path(storage)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        _note(f"ignored an unreadable state file {path} ({exc})")
+        return None
+    try:
+        state = _parse_state(text)
+    except ValueError as exc:
+        _note(f"ignored a corrupt state file {path} ({exc}); removed it")
+        _remove(path, text)
+        return None
+    if not process_alive(state.pid):
+        _note(f"removed a stale state file {path}: pid {state.pid} no longer runs")
+        _remove(path, text)
+        return None
+    same, why = _same_process(state, storage)
+    if not same:
+        _note(f"removed a stale state file {path}: pid {state.pid} is another process now "
+              f"({why}); left it alone")
+        _remove(path, text)
+        return None
+    return state
 
 
 def default_storage() -> Path:
@@ -76,11 +217,8 @@ def _server_command() -> list[str]:
 def status(storage: Path | None = None) -> ServerState | None:
     """The running server for this storage folder, or None."""
     storage = Path(storage or default_storage()).expanduser().resolve()
-    path = _state_path(storage)
-    if not path.exists():
-        return None
-    state = ServerState(**json.loads(path.read_text()))
-    if process_alive(state.pid) and port_accepts(state.host, state.port):
+    state = _load(storage)
+    if state is not None and port_accepts(state.host, state.port):
         return state
     return None
 
@@ -96,12 +234,17 @@ def start(
     Returns only once the server accepts connections.
     """
     storage = Path(storage or default_storage()).expanduser().resolve()
-    running = status(storage)
+    running = _load(storage)
     if running is not None:
         if running.port != port:
             raise DatabaseServerError(
                 f"a server for {storage} already runs on port {running.port} (pid "
                 f"{running.pid}); stop it first or use --port {running.port}"
+            )
+        if not port_accepts(running.host, running.port):
+            raise DatabaseServerError(
+                f"the server for {storage} (pid {running.pid}) runs but does not answer on port "
+                f"{running.port}; wait for it or stop it with `perovflow db stop`"
             )
         return running, False
     if port_accepts(host, port):
@@ -119,7 +262,6 @@ def start(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,  # survives the command that started it
         )
-    state = ServerState(pid=process.pid, host=host, port=port, storage=str(storage))
     deadline = time.monotonic() + timeout
     while not port_accepts(host, port):
         if process.poll() is not None:
@@ -127,30 +269,72 @@ def start(
                 f"secantusd-py exited with code {process.returncode}; see {log_path}"
             )
         if time.monotonic() > deadline:
-            os.kill(process.pid, signal.SIGKILL)
+            process.kill()
+            process.wait()
             raise DatabaseServerError(f"server did not accept connections in {timeout:.0f} s")
         time.sleep(0.1)
-    _state_path(storage).write_text(json.dumps(state.__dict__))
+    identity = process_identity(process.pid)  # read after exec: the port answers
+    if identity is None or process.poll() is not None:
+        raise DatabaseServerError(f"secantusd-py exited right after it started; see {log_path}")
+    state = ServerState(pid=process.pid, host=host, port=port, storage=str(storage),
+                        started_at=identity[0], cmdline=identity[1])
+    _write_state(_state_path(storage), state)
     return state, True
 
 
+def _signal(pidfd: int | None, pid: int, signum: int) -> None:
+    try:
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def stop(storage: Path | None = None, timeout: float = 30.0) -> ServerState | None:
-    """Stop the server of this storage folder by its pid; returns what was stopped."""
+    """Stop the server of this storage folder; returns what was stopped.
+
+    Signals the recorded pid only while it is still the very process that was started
+    (same start time and command line); a program that reused the pid is left alone.
+    """
     storage = Path(storage or default_storage()).expanduser().resolve()
     path = _state_path(storage)
-    if not path.exists():
+    state = _load(storage)
+    if state is None:
         return None
-    state = ServerState(**json.loads(path.read_text()))
-    if process_alive(state.pid):
-        os.kill(state.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while process_alive(state.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if process_alive(state.pid):
-            os.kill(state.pid, signal.SIGKILL)
-        try:  # reap it when it is our own child (tests start and stop in one process)
-            os.waitpid(state.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+    pidfd = None
+    try:  # a pidfd pins the process: the check below and the signals meet the same one
+        pidfd = os.pidfd_open(state.pid)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)
+        return state
+    except (AttributeError, OSError):
+        pidfd = None
+    try:
+        same, why = _same_process(state, storage)
+        if not same:
+            if process_alive(state.pid):
+                _note(f"removed a stale state file {path}: pid {state.pid} is another process "
+                      f"now ({why}); left it alone")
+                path.unlink(missing_ok=True)
+                return None
+        else:
+            _signal(pidfd, state.pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while process_alive(state.pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if process_alive(state.pid):
+                _signal(pidfd, state.pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5.0
+                while process_alive(state.pid) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+    try:  # reap it when it is our own child (tests start and stop in one process)
+        os.waitpid(state.pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
     path.unlink(missing_ok=True)
     return state
