@@ -336,5 +336,8 @@ def stop(storage: Path | None = None, timeout: float = 30.0) -> ServerState | No
         os.waitpid(state.pid, os.WNOHANG)
     except ChildProcessError:
         pass
+    deadline = time.monotonic() + 5.0  # the listening socket can outlive the pid for a moment
+    while port_accepts(state.host, state.port) and time.monotonic() < deadline:
+        time.sleep(0.05)
     path.unlink(missing_ok=True)
     return state
