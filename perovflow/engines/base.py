@@ -31,9 +31,36 @@ def settings_hash(engine: str, settings: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
+def check_finite(energy: float, forces: np.ndarray, stress: np.ndarray | None, engine: str) -> None:
+    """EngineError unless energy, forces and stress (if any) are all finite numbers.
+
+    CHGNet on two atoms on top of each other returns NaN; a DFT code can print NaN or
+    ``*****``. Such a value stored as a label would make every later fit fail, so it is a
+    failed calculation instead. Every :class:`Label` is checked here when it is made.
+    """
+    source = engine or "the engine"
+    if not np.isfinite(energy):
+        raise EngineError(f"non-finite energy from {source} (energy={energy})")
+    for name, values in (("forces", forces), ("stress", stress)):
+        if values is None:
+            continue
+        array = np.asarray(values, dtype=float)
+        bad = ~np.isfinite(array)
+        if bad.any():
+            if array.ndim == 2:
+                where = f"atoms {sorted({int(i) for i in np.argwhere(bad)[:, 0]})}"
+            else:
+                where = f"components {[int(i) for i in np.flatnonzero(bad)]}"
+            raise EngineError(f"non-finite {name} from {source} ({int(bad.sum())} of {array.size} values, {where})")
+
+
 @dataclass
 class Label:
-    """Result of one single-point calculation (energies in eV, forces in eV/Å)."""
+    """Result of one single-point calculation (energies in eV, forces in eV/Å).
+
+    Making a Label with a NaN or infinite energy, force or stress raises
+    :class:`EngineError` (:func:`check_finite`), so no engine can return one.
+    """
 
     energy: float
     forces: np.ndarray
@@ -42,6 +69,13 @@ class Label:
     is_dft: bool = False
     corrections: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        try:
+            self.energy = float(self.energy)
+        except (TypeError, ValueError):
+            raise EngineError(f"non-numeric energy from {self.engine or 'the engine'}: {self.energy!r}") from None
+        check_finite(self.energy, self.forces, self.stress, self.engine)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -150,8 +150,11 @@ class AimsEngine:
     def _label(self, step: AimsStep, corrections: list[dict], seconds: float) -> Label:
         want_stress = self.aims_settings.compute_stress or self.aims_settings.relax_unit_cell is not None
         stress = voigt(step.stress) if (step.stress is not None and want_stress) else None
-        return Label(energy=float(step.energy), forces=np.asarray(step.forces, float), stress=stress,
-                     engine=self.name, is_dft=True, corrections=corrections, seconds=seconds)
+        try:
+            return Label(energy=float(step.energy), forces=np.asarray(step.forces, float), stress=stress,
+                         engine=self.name, is_dft=True, corrections=corrections, seconds=seconds)
+        except EngineError as error:  # NaN or inf in the output: a failed label, with its corrections
+            raise EngineError(error.reason, corrections) from error
 
     def _finished(self, folder: Path) -> bool:
         if any((folder / name).exists() for name in ABORT_FILES):

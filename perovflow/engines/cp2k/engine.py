@@ -105,8 +105,11 @@ class Cp2kEngine:
                               corrections)
         if not self.keep_runs:
             shutil.rmtree(folder, ignore_errors=True)
-        return Label(energy=out.energy, forces=out.forces, stress=out.stress, engine=self.name,
-                     is_dft=True, corrections=corrections, seconds=time.perf_counter() - start)
+        try:
+            return Label(energy=out.energy, forces=out.forces, stress=out.stress, engine=self.name,
+                         is_dft=True, corrections=corrections, seconds=time.perf_counter() - start)
+        except EngineError as error:  # NaN or inf in the output: a failed label, with its corrections
+            raise EngineError(f"{error.reason} in {folder}", corrections) from error
 
 
 def corrections_of(run_log: list[dict]) -> list[dict]:
