@@ -166,7 +166,7 @@ class AimsEngine:
 
     def _execute(self, folder: Path) -> tuple[list[dict], float]:
         log = folder / CORRECTIONS_FILE
-        corrections: list[dict] = json.loads(log.read_text()) if log.is_file() else []
+        corrections = _read_corrections(log)
         if self._finished(folder):
             return corrections, 0.0
         job = AimsJob(self.command)
@@ -220,6 +220,22 @@ class AimsEngine:
         if isinstance(exc, (MaxCorrectionsError, MaxCorrectionsPerJobError)):
             return f"{folder}: too many errors ({exc.message})"
         return f"{folder}: custodian failed: {exc.message}"
+
+
+def _read_corrections(log: Path) -> list[dict]:
+    """The corrections recorded with this run folder. A log that cannot be read (cut short
+    by a worker killed while writing it, before writes were atomic) is kept aside as
+    ``<name>.unreadable`` and the run goes on without it, instead of failing every retry."""
+    if not log.is_file():
+        return []
+    try:
+        corrections = json.loads(log.read_text())
+    except (ValueError, OSError):
+        corrections = None
+    if isinstance(corrections, list):
+        return corrections
+    os.replace(log, log.with_name(log.name + ".unreadable"))
+    return []
 
 
 def _corrections(run_log: list[dict]) -> list[dict]:

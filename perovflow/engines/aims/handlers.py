@@ -285,11 +285,9 @@ class FrozenRunHandler(ErrorHandler):
             return None
         if time.time() - path.stat().st_mtime > self.timeout:
             return f"no output for more than {self.timeout:g} s"
-        pid_file = folder / PID_FILE
-        if pid_file.is_file():
-            pid = int(pid_file.read_text().split()[0])
-            if not process_alive(pid):
-                return "the run ended without finishing (killed or crashed)"
+        pid = _read_pid(folder / PID_FILE)
+        if pid is not None and not process_alive(pid):
+            return "the run ended without finishing (killed or crashed)"
         return None
 
     def check(self, directory: str = "./") -> bool:
@@ -298,6 +296,14 @@ class FrozenRunHandler(ErrorHandler):
     def correct(self, directory: str = "./") -> dict:
         why = self._state(directory) or "frozen or killed run"
         return {"errors": ["frozen_run"], "actions": [prepare_restart(directory)], "reason": why}
+
+
+def _read_pid(path: Path) -> int | None:
+    """The pid in ``aims.pid``, or None when there is none (or only half a write of one)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def default_handlers(
