@@ -27,6 +27,7 @@ from custodian.custodian import (
     NonRecoverableError,
 )
 
+from perovflow import files
 from perovflow.engines.aims.handlers import default_handlers
 from perovflow.engines.aims.inputs import CONTROL, AimsSettings, geometry_can_express, write_inputs
 from perovflow.engines.aims.job import AimsJob
@@ -188,7 +189,7 @@ class AimsEngine:
             job.terminate(str(folder))  # a handler that raised mid-run must not leave aims running
             new = _corrections(runner.run_log)
             corrections += new
-            log.write_text(json.dumps(corrections, indent=1, default=str))
+            files.write_text_atomic(log, json.dumps(corrections, indent=1, default=str))
         seconds = time.perf_counter() - start
         if error is not None:
             failure = self._describe(error, folder, new)

@@ -16,6 +16,7 @@ import numpy as np
 from ase.constraints import FixAtoms
 from custodian.custodian import ErrorHandler
 
+from perovflow import files
 from perovflow.engines.aims.guard import control_value, edit_control, split_control
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY, geometry_text, read_geometry
 from perovflow.engines.aims.job import PID_FILE
@@ -175,7 +176,7 @@ class CloseEncounterHandler(AimsErrorHandler):
         positions[i] -= unit * self.push * share[i] / total
         positions[j] += unit * self.push * share[j] / total
         atoms.positions = positions
-        path.write_text(geometry_text(atoms))
+        files.write_text_atomic(path, geometry_text(atoms))
         # measured along the same periodic image as the closest contact
         after = float(np.linalg.norm(positions[j] - positions[i] + image_shift))
         return {"file": GEOMETRY, "action": "push_apart", "atoms": [i, j],

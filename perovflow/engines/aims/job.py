@@ -8,6 +8,7 @@ from pathlib import Path
 
 from custodian.custodian import Job
 
+from perovflow import files
 from perovflow.engines.aims.guard import check_numerical_only
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY
 from perovflow.engines.aims.restart import ABORT_FILES, ORIGINAL_SUFFIX, OUTPUT, prepare_restart
@@ -72,7 +73,7 @@ class AimsJob(Job):
             self._process = subprocess.Popen(
                 self.argv, cwd=folder, stdout=out, stderr=err, start_new_session=True
             )
-        (folder / PID_FILE).write_text(f"{self._process.pid}\n")
+        files.write_text_atomic(folder / PID_FILE, f"{self._process.pid}\n")
         return self._process
 
     def postprocess(self, directory: str = "./") -> None:
