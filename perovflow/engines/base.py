@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -23,6 +25,32 @@ class EngineError(RuntimeError):
         super().__init__(reason)
         self.reason = reason
         self.corrections = corrections or []
+
+
+SCRATCH_ENV = "PEROVFLOW_SCRATCH"
+
+
+def scratch_folder(scratch: str | os.PathLike | None = None) -> Path:
+    """The absolute folder under which external engines keep their run folders.
+
+    ``scratch`` (the campaign's ``labelling.options.scratch``), else ``$PEROVFLOW_SCRATCH``,
+    else ``~/.perovflow/scratch``. It must be absolute: a relative folder would be resolved
+    in each FireWorks launch directory (a new ``launcher_*`` per launch), so a rerun would
+    never find the finished or interrupted run of the previous launch. Not physics, so
+    never part of a settings hash.
+    """
+    given = scratch if scratch is not None else os.environ.get(SCRATCH_ENV) or "~/.perovflow/scratch"
+    source = "" if scratch is not None or not os.environ.get(SCRATCH_ENV) else f" (from ${SCRATCH_ENV})"
+    return absolute_folder(given, "scratch", source)
+
+
+def absolute_folder(folder: str | os.PathLike, option: str, source: str = "") -> Path:
+    """``folder`` (``~`` expanded) if absolute; else ValueError naming ``labelling.options.<option>``."""
+    path = Path(os.path.expanduser(os.fspath(folder)))
+    if not path.is_absolute():
+        raise ValueError(f"labelling.options.{option} must be an absolute path, got {os.fspath(folder)!r}{source}: "
+                         "run folders are found again by their path when a job is rerun")
+    return path
 
 
 def settings_hash(engine: str, settings: dict[str, Any]) -> str:

@@ -34,7 +34,7 @@ from perovflow.engines.aims.job import AimsJob
 from perovflow.engines.aims.outputs import AimsStep, read_aims_output, voigt
 from perovflow.engines.aims.restart import ABORT_FILES, OUTPUT, trajectory
 from perovflow.engines.ase_driver import driven_relaxation
-from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
+from perovflow.engines.base import EngineError, Label, Relaxation, absolute_folder, scratch_folder, settings_hash
 from perovflow.structures.identity import same_structure, structure_id
 
 CORRECTIONS_FILE = "perovflow_corrections.json"
@@ -52,6 +52,9 @@ class AimsEngine:
 
     ``command`` is how the cluster starts FHI-aims (``"srun aims.x"``, a list, ...);
     ``species_dir`` (or ``$AIMS_SPECIES_DIR``) holds ``<tier>/<NN>_<Symbol>_default``.
+    Run folders live in ``<scratch>/fhi-aims`` (``scratch``: an absolute path, by default
+    ``$PEROVFLOW_SCRATCH`` or ``~/.perovflow/scratch``), or in ``workdir`` if given (also
+    absolute), so that every launch of a rerun finds the same folders.
     """
 
     name = "fhi-aims"
@@ -63,7 +66,8 @@ class AimsEngine:
         *,
         command: str | list[str] = "aims.x",
         species_dir: str | os.PathLike | None = None,
-        workdir: str | os.PathLike = "aims_runs",
+        scratch: str | os.PathLike | None = None,
+        workdir: str | os.PathLike | None = None,
         wall_time: float | None = None,
         wall_buffer: float = 300.0,
         frozen_timeout: float = 1800.0,
@@ -77,7 +81,8 @@ class AimsEngine:
         self.aims_settings = settings or AimsSettings()
         self.command = command
         self.species_dir = species_dir
-        self.workdir = Path(workdir)
+        # not physics: where the run folders live (scratch/fhi-aims unless workdir is given)
+        self.workdir = scratch_folder(scratch) / self.name if workdir is None else absolute_folder(workdir, "workdir")
         self.wall_time = wall_time
         self.wall_buffer = wall_buffer
         self.frozen_timeout = frozen_timeout
