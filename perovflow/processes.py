@@ -1,10 +1,74 @@
-"""Ending processes safely: only by pid or by the process group we created, never by name."""
+"""Starting and ending engine processes safely.
+
+Ending: only by pid or by the process group we created, never by name.
+
+Starting (:func:`engine_popen_options`): FHI-aims and CP2K start in a process group of
+their own (``start_new_session=True``), so that a normal stop can signal the launcher
+and its ranks together and nothing else. A process group of its own also means that
+nothing kills the engine when its worker (``rlaunch`` or any Python process running the
+engine) is SIGKILLed; the engine would go on writing into a run folder that a resume
+then runs a second engine in. So on Linux the child also asks the kernel, before it
+execs the engine, for SIGKILL when its parent dies (``prctl(PR_SET_PDEATHSIG, SIGKILL)``).
+
+What that covers, and what not:
+
+- The signal fires when the *thread* that forked the child exits, not only the process.
+  custodian runs the job in the thread that calls the engine and waits for it there, so
+  that thread lives as long as the run; code that starts an engine from a short-lived
+  thread must not use these options (the engine would be killed when that thread ends).
+- Only the direct child gets the signal: the MPI launcher (``srun``, ``mpirun``) or the
+  engine itself when started without one. Launchers end their ranks when they are killed
+  (srun cancels its job step; mpirun's daemons exit when it is gone); a rank started by
+  other means is not covered.
+- The setting survives ``exec`` (it is cleared only for set-user-ID programs).
+"""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
+from typing import Any, Callable
+
+PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()  # looked up here, not in the forked child
+
+
+def _die_with_parent(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn``: SIGKILL this child when the thread that forked it exits."""
+    prctl = _PRCTL
+
+    def preexec() -> None:
+        if prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            os._exit(126)  # cannot promise to die with the worker: do not start the engine
+        if os.getppid() != parent:  # the worker died between fork and prctl
+            os._exit(126)
+
+    return preexec
+
+
+def engine_popen_options() -> dict[str, Any]:
+    """``subprocess.Popen`` keywords for an engine process: a process group of its own (for
+    :func:`stop_process_group`) and, on Linux, SIGKILL when its worker dies."""
+    options: dict[str, Any] = {"start_new_session": True}
+    if _PRCTL is not None:
+        options["preexec_fn"] = _die_with_parent(os.getpid())
+    return options
 
 
 def process_alive(pid: int) -> bool:

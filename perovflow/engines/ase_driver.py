@@ -41,8 +41,12 @@ def calculator_relaxation(atoms: Atoms, calculator: Calculator, engine: str, fma
     labels: list[Label] = []
 
     def record() -> None:
-        labels.append(Label(energy=float(work.get_potential_energy()),
-                            forces=np.asarray(work.get_forces(), float), engine=engine))
+        try:
+            label = Label(energy=float(work.get_potential_energy()),
+                          forces=np.asarray(work.get_forces(), float), engine=engine)
+        except EngineError as error:
+            raise EngineError(f"relaxation step {len(labels)}: {error.reason}") from error
+        labels.append(label)
         structures.append(work.copy())
 
     optimizer = BFGS(work, logfile=None)

@@ -27,13 +27,14 @@ from custodian.custodian import (
     NonRecoverableError,
 )
 
+from perovflow import files
 from perovflow.engines.aims.handlers import default_handlers
 from perovflow.engines.aims.inputs import CONTROL, AimsSettings, geometry_can_express, write_inputs
 from perovflow.engines.aims.job import AimsJob
 from perovflow.engines.aims.outputs import AimsStep, read_aims_output, voigt
 from perovflow.engines.aims.restart import ABORT_FILES, OUTPUT, trajectory
 from perovflow.engines.ase_driver import driven_relaxation
-from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
+from perovflow.engines.base import EngineError, Label, Relaxation, absolute_folder, scratch_folder, settings_hash
 from perovflow.structures.identity import same_structure, structure_id
 
 CORRECTIONS_FILE = "perovflow_corrections.json"
@@ -51,6 +52,9 @@ class AimsEngine:
 
     ``command`` is how the cluster starts FHI-aims (``"srun aims.x"``, a list, ...);
     ``species_dir`` (or ``$AIMS_SPECIES_DIR``) holds ``<tier>/<NN>_<Symbol>_default``.
+    Run folders live in ``<scratch>/fhi-aims`` (``scratch``: an absolute path, by default
+    ``$PEROVFLOW_SCRATCH`` or ``~/.perovflow/scratch``), or in ``workdir`` if given (also
+    absolute), so that every launch of a rerun finds the same folders.
     """
 
     name = "fhi-aims"
@@ -62,7 +66,8 @@ class AimsEngine:
         *,
         command: str | list[str] = "aims.x",
         species_dir: str | os.PathLike | None = None,
-        workdir: str | os.PathLike = "aims_runs",
+        scratch: str | os.PathLike | None = None,
+        workdir: str | os.PathLike | None = None,
         wall_time: float | None = None,
         wall_buffer: float = 300.0,
         frozen_timeout: float = 1800.0,
@@ -76,7 +81,8 @@ class AimsEngine:
         self.aims_settings = settings or AimsSettings()
         self.command = command
         self.species_dir = species_dir
-        self.workdir = Path(workdir)
+        # not physics: where the run folders live (scratch/fhi-aims unless workdir is given)
+        self.workdir = scratch_folder(scratch) / self.name if workdir is None else absolute_folder(workdir, "workdir")
         self.wall_time = wall_time
         self.wall_buffer = wall_buffer
         self.frozen_timeout = frozen_timeout
@@ -150,8 +156,11 @@ class AimsEngine:
     def _label(self, step: AimsStep, corrections: list[dict], seconds: float) -> Label:
         want_stress = self.aims_settings.compute_stress or self.aims_settings.relax_unit_cell is not None
         stress = voigt(step.stress) if (step.stress is not None and want_stress) else None
-        return Label(energy=float(step.energy), forces=np.asarray(step.forces, float), stress=stress,
-                     engine=self.name, is_dft=True, corrections=corrections, seconds=seconds)
+        try:
+            return Label(energy=float(step.energy), forces=np.asarray(step.forces, float), stress=stress,
+                         engine=self.name, is_dft=True, corrections=corrections, seconds=seconds)
+        except EngineError as error:  # NaN or inf in the output: a failed label, with its corrections
+            raise EngineError(error.reason, corrections) from error
 
     def _finished(self, folder: Path) -> bool:
         if any((folder / name).exists() for name in ABORT_FILES):
@@ -163,7 +172,7 @@ class AimsEngine:
 
     def _execute(self, folder: Path) -> tuple[list[dict], float]:
         log = folder / CORRECTIONS_FILE
-        corrections: list[dict] = json.loads(log.read_text()) if log.is_file() else []
+        corrections = _read_corrections(log)
         if self._finished(folder):
             return corrections, 0.0
         job = AimsJob(self.command)
@@ -185,7 +194,7 @@ class AimsEngine:
             job.terminate(str(folder))  # a handler that raised mid-run must not leave aims running
             new = _corrections(runner.run_log)
             corrections += new
-            log.write_text(json.dumps(corrections, indent=1, default=str))
+            files.write_text_atomic(log, json.dumps(corrections, indent=1, default=str))
         seconds = time.perf_counter() - start
         if error is not None:
             failure = self._describe(error, folder, new)
@@ -217,6 +226,22 @@ class AimsEngine:
         if isinstance(exc, (MaxCorrectionsError, MaxCorrectionsPerJobError)):
             return f"{folder}: too many errors ({exc.message})"
         return f"{folder}: custodian failed: {exc.message}"
+
+
+def _read_corrections(log: Path) -> list[dict]:
+    """The corrections recorded with this run folder. A log that cannot be read (cut short
+    by a worker killed while writing it, before writes were atomic) is kept aside as
+    ``<name>.unreadable`` and the run goes on without it, instead of failing every retry."""
+    if not log.is_file():
+        return []
+    try:
+        corrections = json.loads(log.read_text())
+    except (ValueError, OSError):
+        corrections = None
+    if isinstance(corrections, list):
+        return corrections
+    os.replace(log, log.with_name(log.name + ".unreadable"))
+    return []
 
 
 def _corrections(run_log: list[dict]) -> list[dict]:

@@ -11,6 +11,7 @@ import os
 from collections import defaultdict
 from pathlib import Path
 
+from perovflow import files
 from perovflow.engines.base import EngineError
 
 NUMERICAL_KEYS = frozenset(
@@ -121,7 +122,7 @@ def edit_control(directory: str | os.PathLike, changes: dict[str, str | None]) -
     before = path.read_text()
     after = edited_control(before, changes)
     recorded = check_numerical_only(before, after)
-    path.write_text(after)
+    files.write_text_atomic(path, after)
     return [{"file": "control.in", **c} for c in recorded]
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from ase.constraints import FixAtoms
 from custodian.custodian import ErrorHandler
 
+from perovflow import files
 from perovflow.engines.aims.guard import control_value, edit_control, split_control
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY, geometry_text, read_geometry
 from perovflow.engines.aims.job import PID_FILE
@@ -175,7 +176,7 @@ class CloseEncounterHandler(AimsErrorHandler):
         positions[i] -= unit * self.push * share[i] / total
         positions[j] += unit * self.push * share[j] / total
         atoms.positions = positions
-        path.write_text(geometry_text(atoms))
+        files.write_text_atomic(path, geometry_text(atoms))
         # measured along the same periodic image as the closest contact
         after = float(np.linalg.norm(positions[j] - positions[i] + image_shift))
         return {"file": GEOMETRY, "action": "push_apart", "atoms": [i, j],
@@ -285,11 +286,9 @@ class FrozenRunHandler(ErrorHandler):
             return None
         if time.time() - path.stat().st_mtime > self.timeout:
             return f"no output for more than {self.timeout:g} s"
-        pid_file = folder / PID_FILE
-        if pid_file.is_file():
-            pid = int(pid_file.read_text().split()[0])
-            if not process_alive(pid):
-                return "the run ended without finishing (killed or crashed)"
+        pid = _read_pid(folder / PID_FILE)
+        if pid is not None and not process_alive(pid):
+            return "the run ended without finishing (killed or crashed)"
         return None
 
     def check(self, directory: str = "./") -> bool:
@@ -298,6 +297,14 @@ class FrozenRunHandler(ErrorHandler):
     def correct(self, directory: str = "./") -> dict:
         why = self._state(directory) or "frozen or killed run"
         return {"errors": ["frozen_run"], "actions": [prepare_restart(directory)], "reason": why}
+
+
+def _read_pid(path: Path) -> int | None:
+    """The pid in ``aims.pid``, or None when there is none (or only half a write of one)."""
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def default_handlers(

@@ -16,6 +16,7 @@ from ase import Atoms
 from ase.constraints import FixAtoms
 from ase.data import atomic_numbers
 
+from perovflow import files
 from perovflow.engines.aims.guard import NUMERICAL_KEYS
 
 SPECIES_DIR_ENV = "AIMS_SPECIES_DIR"
@@ -213,5 +214,5 @@ def write_inputs(
     control = control_text(
         settings, atoms.get_chemical_symbols(), species_dir, relax_fmax=relax_fmax, max_steps=max_steps
     )
-    (folder / GEOMETRY).write_text(geometry_text(atoms))
-    (folder / CONTROL).write_text(control)
+    files.write_text_atomic(folder / GEOMETRY, geometry_text(atoms))
+    files.write_text_atomic(folder / CONTROL, control)

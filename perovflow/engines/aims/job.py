@@ -8,10 +8,11 @@ from pathlib import Path
 
 from custodian.custodian import Job
 
+from perovflow import files
 from perovflow.engines.aims.guard import check_numerical_only
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY
 from perovflow.engines.aims.restart import ABORT_FILES, ORIGINAL_SUFFIX, OUTPUT, prepare_restart
-from perovflow.processes import stop_process_group
+from perovflow.processes import engine_popen_options, stop_process_group
 
 PID_FILE = "aims.pid"
 
@@ -70,9 +71,9 @@ class AimsJob(Job):
             prepare_restart(folder)
         with open(folder / self.output_file, "w") as out, open(folder / self.stderr_file, "a") as err:
             self._process = subprocess.Popen(
-                self.argv, cwd=folder, stdout=out, stderr=err, start_new_session=True
+                self.argv, cwd=folder, stdout=out, stderr=err, **engine_popen_options()
             )
-        (folder / PID_FILE).write_text(f"{self._process.pid}\n")
+        files.write_text_atomic(folder / PID_FILE, f"{self._process.pid}\n")
         return self._process
 
     def postprocess(self, directory: str = "./") -> None:

@@ -179,78 +179,102 @@ def _forces_block(lines: list[str], start: int, n_atoms: int) -> np.ndarray | No
     return np.array(rows)
 
 
-def parse_aims_output(text: str) -> AimsOutput:
-    """Parse the text of an ``aims.out``; works on outputs that stop anywhere."""
+def complete_lines(text: str) -> list[str]:
+    """The lines of ``text`` without a last line that has no newline yet: a program still
+    writing it (or killed while writing it) may have printed half a number."""
     lines = text.splitlines()
+    if lines and not text.endswith(("\n", "\r")):
+        lines.pop()
+    return lines
+
+
+def parse_aims_output(text: str) -> AimsOutput:
+    """Parse the text of an ``aims.out``; works on outputs that stop anywhere (a killed
+    run, a file read while FHI-aims writes it) and never raises on them: a line that is
+    not what its marker promises is skipped, and an unfinished run has ``completed`` False."""
+    lines = complete_lines(text)
     out = AimsOutput()
-    step: AimsStep | None = None
-    provisional = False
+    state = _ParseState()
     for i, line in enumerate(lines):
-        stripped = line.strip()
-        for name, markers in ERROR_MARKERS.items():
-            if name not in out.errors and any(m in line for m in markers):
-                out.errors.append(name)
-        if stripped.startswith("| Number of atoms") and out.n_atoms is None:
-            out.n_atoms = int(stripped.split(":")[1])
-        elif stripped == "Input geometry:" and not out.steps:
-            atoms, _ = _input_geometry(lines, i, out.n_atoms)
-            if atoms is not None:
-                step = AimsStep(atoms=atoms)
-                out.steps.append(step)
-                out.last_complete_geometry = atoms.copy()
-        elif stripped.startswith("Updated atomic structure:") or stripped.startswith("Final atomic structure:"):
-            periodic = bool(out.steps) and bool(out.steps[0].atoms.pbc.all())
-            atoms, _ = _structure_block(lines, i, periodic, out.n_atoms)
-            if atoms is None:
-                continue
-            out.last_complete_geometry = atoms.copy()
-            if stripped.startswith("Final"):
-                out.final_atoms = atoms
-            else:
-                step = AimsStep(atoms=atoms)
-                out.steps.append(step)
-        elif stripped.startswith("Relaxation step number"):
-            out.relaxation_steps += 1
-            out.is_relaxation = True
-        elif stripped.startswith("Geometry optimization: Attempting") or stripped.startswith("Geometry relaxation:"):
-            out.is_relaxation = True
-        elif stripped.startswith(RELAX_CONVERGED):
-            out.relaxation_converged = True
-        elif stripped.startswith(COMPLETED):
-            out.completed = True
-        elif stripped.startswith("| Total energy of the DFT / Hartree-Fock s.c.f. calculation"):
-            out.final_total_energy = float(stripped.split()[-2])
-        elif step is None:
-            continue
-        elif stripped.startswith(MIXER_RESTART):
-            # the energies printed since this SCF cycle began are not a result
-            provisional = True
-            step.energy = step.total_energy = None
-        elif stripped.startswith("Begin self-consistency loop"):
-            provisional = False
-        elif stripped.startswith(SCF_CONVERGED):
-            step.scf_converged = True
-        elif "scf_solver: SCF cycle not converged" in line:
-            step.scf_converged = False
-        elif stripped.startswith("SCF ") and stripped.split()[1].isdigit() or stripped.startswith(
-            "End self-consistency iteration #"
-        ):
-            step.scf_iterations += 1
-        elif provisional:
-            continue
-        elif stripped.startswith("| Electronic free energy") and "per atom" not in stripped:
-            step.energy = _ev(stripped)
-        elif stripped.startswith("| Total energy uncorrected"):
-            step.total_energy = _ev(stripped)
-        elif "Analytical stress tensor" in stripped or "Numerical stress tensor" in stripped:
-            stress = _stress_block(lines, i)
-            if stress is not None:
-                step.stress = stress
-        elif stripped.startswith("Total atomic forces") and out.n_atoms:
-            forces = _forces_block(lines, i, out.n_atoms)
-            if forces is not None:
-                step.forces = forces
+        try:
+            _parse_line(lines, i, line, out, state)
+        except (ValueError, IndexError):
+            continue  # a malformed or garbled line: not a result
     return out
+
+
+@dataclass
+class _ParseState:
+    step: AimsStep | None = None
+    provisional: bool = False
+
+
+def _parse_line(lines: list[str], i: int, line: str, out: AimsOutput, state: _ParseState) -> None:
+    step = state.step
+    stripped = line.strip()
+    for name, markers in ERROR_MARKERS.items():
+        if name not in out.errors and any(m in line for m in markers):
+            out.errors.append(name)
+    if stripped.startswith("| Number of atoms") and out.n_atoms is None:
+        out.n_atoms = int(stripped.split(":")[1])
+    elif stripped == "Input geometry:" and not out.steps:
+        atoms, _ = _input_geometry(lines, i, out.n_atoms)
+        if atoms is not None:
+            step = state.step = AimsStep(atoms=atoms)
+            out.steps.append(step)
+            out.last_complete_geometry = atoms.copy()
+    elif stripped.startswith("Updated atomic structure:") or stripped.startswith("Final atomic structure:"):
+        periodic = bool(out.steps) and bool(out.steps[0].atoms.pbc.all())
+        atoms, _ = _structure_block(lines, i, periodic, out.n_atoms)
+        if atoms is None:
+            return
+        out.last_complete_geometry = atoms.copy()
+        if stripped.startswith("Final"):
+            out.final_atoms = atoms
+        else:
+            step = state.step = AimsStep(atoms=atoms)
+            out.steps.append(step)
+    elif stripped.startswith("Relaxation step number"):
+        out.relaxation_steps += 1
+        out.is_relaxation = True
+    elif stripped.startswith("Geometry optimization: Attempting") or stripped.startswith("Geometry relaxation:"):
+        out.is_relaxation = True
+    elif stripped.startswith(RELAX_CONVERGED):
+        out.relaxation_converged = True
+    elif stripped.startswith(COMPLETED):
+        out.completed = True
+    elif stripped.startswith("| Total energy of the DFT / Hartree-Fock s.c.f. calculation"):
+        out.final_total_energy = float(stripped.split()[-2])
+    elif step is None:
+        return
+    elif stripped.startswith(MIXER_RESTART):
+        # the energies printed since this SCF cycle began are not a result
+        state.provisional = True
+        step.energy = step.total_energy = None
+    elif stripped.startswith("Begin self-consistency loop"):
+        state.provisional = False
+    elif stripped.startswith(SCF_CONVERGED):
+        step.scf_converged = True
+    elif "scf_solver: SCF cycle not converged" in line:
+        step.scf_converged = False
+    elif stripped.startswith("SCF ") and stripped.split()[1].isdigit() or stripped.startswith(
+        "End self-consistency iteration #"
+    ):
+        step.scf_iterations += 1
+    elif state.provisional:
+        return
+    elif stripped.startswith("| Electronic free energy") and "per atom" not in stripped:
+        step.energy = _ev(stripped)
+    elif stripped.startswith("| Total energy uncorrected"):
+        step.total_energy = _ev(stripped)
+    elif "Analytical stress tensor" in stripped or "Numerical stress tensor" in stripped:
+        stress = _stress_block(lines, i)
+        if stress is not None:
+            step.stress = stress
+    elif stripped.startswith("Total atomic forces") and out.n_atoms:
+        forces = _forces_block(lines, i, out.n_atoms)
+        if forces is not None:
+            step.forces = forces
 
 
 def read_aims_output(path: str | os.PathLike) -> AimsOutput:

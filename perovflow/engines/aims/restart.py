@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ase import Atoms
 
+from perovflow import files
 from perovflow.engines.aims.guard import control_value, edit_control, split_control
 from perovflow.engines.aims.inputs import CONTROL, GEOMETRY, geometry_text, read_geometry
 from perovflow.engines.aims.outputs import AimsOutput, AimsStep, read_aims_output
@@ -91,7 +92,7 @@ def prepare_restart(directory: str | os.PathLike) -> dict:
         current.positions = last.positions
         if last.pbc.all():
             current.cell = last.cell
-        (folder / GEOMETRY).write_text(geometry_text(current))
+        files.write_text_atomic(folder / GEOMETRY, geometry_text(current))
         action["geometry"] = "last complete geometry of the previous run"
     else:
         action["geometry"] = "unchanged geometry.in (no complete geometry printed)"

@@ -1,33 +1,40 @@
 """CP2K through custodian behind the engine interface of :mod:`perovflow.engines.base`."""
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 from ase import Atoms
 from custodian.custodian import Custodian, CustodianError
 
+from perovflow import files
 from perovflow.engines.ase_driver import driven_relaxation
-from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
+from perovflow.engines.base import EngineError, Label, Relaxation, absolute_folder, scratch_folder, settings_hash
 from perovflow.engines.cp2k.handlers import OutputValidator, ScfConvergenceHandler
 from perovflow.engines.cp2k.inputs import OUTPUT, STDERR, write_inputs
 from perovflow.engines.cp2k.job import PidCp2kJob
 from perovflow.engines.cp2k.outputs import SCF_FAILED, read_output
 from perovflow.engines.cp2k.settings import Cp2kSettings, data_dir, find_binary
+from perovflow.structures.identity import structure_id
 
 
 class Cp2kEngine:
     """DFT labels from CP2K (PBE, GTH, MOLOPT, Gamma only), run and repaired by custodian.
 
     ``command`` is how to start CP2K (``"cp2k.psmp"``, ``"mpirun -np 4 cp2k.psmp"``);
-    by default the first CP2K binary on ``PATH``. Every call runs in a new folder under
-    ``workdir`` (default ``./cp2k_runs``) that keeps the inputs, output and custodian log.
-    ``max_corrections`` bounds how often the SCF handler may edit the input before the
-    label fails for good. Physics and SCF settings are the fields of :class:`Cp2kSettings`,
-    given as a ``settings`` object or as keywords.
+    by default the first CP2K binary on ``PATH``. Every single point runs in the folder
+    ``<workdir>/sp-<structure id>-<settings hash>`` (kept with its inputs, output, custodian
+    log and ``perovflow_corrections.json``); ``workdir`` is ``<scratch>/cp2k``, ``scratch``
+    an absolute path (default ``$PEROVFLOW_SCRATCH`` or ``~/.perovflow/scratch``). A call
+    for a structure whose folder holds a finished label returns it without running CP2K
+    again, from any launch directory; ``keep_runs=False`` deletes each folder after its
+    label (and so gives that up). ``max_corrections`` bounds how often the SCF handler may
+    edit the input before the label fails for good. Physics and SCF settings are the fields
+    of :class:`Cp2kSettings`, given as a ``settings`` object or as keywords.
     """
 
     name = "cp2k"
@@ -35,14 +42,15 @@ class Cp2kEngine:
 
     def __init__(self, command: str | list[str] | None = None, settings: Cp2kSettings | None = None,
                  workdir: str | Path | None = None, max_corrections: int = 4, omp_threads: int = 1,
-                 keep_runs: bool = True, **overrides: Any):
+                 keep_runs: bool = True, scratch: str | os.PathLike | None = None, **overrides: Any):
         if settings is not None and overrides:
             raise ValueError("give Cp2kEngine either settings=Cp2kSettings(...) or keywords, not both")
         if max_corrections < 0:
             raise ValueError(f"max_corrections must be >= 0, got {max_corrections}")
         self.cp2k_settings = settings or Cp2kSettings.from_dict(overrides)
         self.command = command
-        self.workdir = Path(workdir) if workdir is not None else None
+        # not physics: where the run folders live
+        self.workdir = scratch_folder(scratch) / self.name if workdir is None else absolute_folder(workdir, "workdir")
         self.max_corrections = max_corrections
         self.omp_threads = omp_threads
         self.keep_runs = keep_runs
@@ -55,14 +63,20 @@ class Cp2kEngine:
     def settings_hash(self) -> str:
         return settings_hash(self.name, self.settings)
 
+    def run_folder(self, atoms: Atoms, kind: str = "sp") -> Path:
+        return self.workdir / f"{kind}-{structure_id(atoms)}-{self.settings_hash}"
+
     def single_point(self, atoms: Atoms) -> Label:
-        return self._single_point(atoms, self._new_folder("sp"))
+        return self._single_point(atoms, self.run_folder(atoms))
 
     def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
-        """ASE BFGS in which every force call is one CP2K single point (in its own subfolder)."""
-        root = self._new_folder("relax")
-        return driven_relaxation(atoms, lambda plain, call: self._single_point(plain, root / f"step-{call:03d}"),
-                                 fmax, max_steps)
+        """ASE BFGS in which every force call is one CP2K single point (in its own folder,
+        named after the step's geometry). A rerun after an interruption replays BFGS from
+        the start: the steps already done are read back from their folders (the same
+        numbers, so BFGS takes the same steps) and CP2K runs only from the first step that
+        has no finished label, so the relaxation goes on from its last complete geometry
+        with its full trajectory and optimizer history."""
+        return driven_relaxation(atoms, lambda plain, _call: self.single_point(plain), fmax, max_steps)
 
     def _binary_command(self) -> str | list[str]:
         command = self.command or find_binary()
@@ -71,15 +85,15 @@ class Cp2kEngine:
                               "(Debian: apt-get install cp2k cp2k-data)")
         return command
 
-    def _new_folder(self, kind: str) -> Path:
-        root = self.workdir if self.workdir is not None else Path.cwd() / "cp2k_runs"
-        folder = root / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        folder.mkdir(parents=True)
-        return folder
-
     def _single_point(self, atoms: Atoms, folder: Path) -> Label:
         start = time.perf_counter()
+        done = folder / CORRECTIONS_FILE
+        if done.is_file():  # a finished label of this structure and physics
+            label = self._label(atoms, folder, _read_corrections(done), 0.0)
+            if label is not None:
+                return label
         command = self._binary_command()
+        done.unlink(missing_ok=True)
         write_inputs(atoms, self.cp2k_settings, folder, data_dir())
         handler = ScfConvergenceHandler(max_corrections=self.max_corrections)
         custodian = Custodian(
@@ -97,16 +111,39 @@ class Cp2kEngine:
             raise EngineError(f"cannot run CP2K command {command!r}: {error}",
                               corrections_of(custodian.run_log)) from error
         corrections = corrections_of(custodian.run_log)
-        out = read_output(folder / OUTPUT)
-        if not out.scf_converged or out.energy is None or out.forces is None:
+        label = self._label(atoms, folder, corrections, time.perf_counter() - start)
+        if label is None:
             raise EngineError(failure_reason(None, folder), corrections)
+        # written last: marks the folder as holding a finished label
+        files.write_text_atomic(done, json.dumps(corrections, indent=1, default=str))
+        if not self.keep_runs:
+            shutil.rmtree(folder, ignore_errors=True)
+        return label
+
+    def _label(self, atoms: Atoms, folder: Path, corrections: list[dict], seconds: float) -> Label | None:
+        """The label in ``folder``'s output, or None when it holds no converged, finished one."""
+        out = read_output(folder / OUTPUT)
+        if not (out.finished and out.scf_converged) or out.energy is None or out.forces is None:
+            return None
         if len(out.forces) != len(atoms):
             raise EngineError(f"CP2K printed forces for {len(out.forces)} atoms, expected {len(atoms)}",
                               corrections)
-        if not self.keep_runs:
-            shutil.rmtree(folder, ignore_errors=True)
-        return Label(energy=out.energy, forces=out.forces, stress=out.stress, engine=self.name,
-                     is_dft=True, corrections=corrections, seconds=time.perf_counter() - start)
+        try:
+            return Label(energy=out.energy, forces=out.forces, stress=out.stress, engine=self.name,
+                         is_dft=True, corrections=corrections, seconds=seconds)
+        except EngineError as error:  # NaN or inf in the output: a failed label, with its corrections
+            raise EngineError(f"{error.reason} in {folder}", corrections) from error
+
+
+CORRECTIONS_FILE = "perovflow_corrections.json"
+
+
+def _read_corrections(path: Path) -> list[dict]:
+    try:
+        corrections = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return corrections if isinstance(corrections, list) else []
 
 
 def corrections_of(run_log: list[dict]) -> list[dict]:

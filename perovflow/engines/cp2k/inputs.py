@@ -16,6 +16,7 @@ import numpy as np
 from ase import Atoms
 from ase.data import chemical_symbols
 
+from perovflow import files
 from perovflow.engines.base import EngineError
 from perovflow.engines.cp2k.settings import Cp2kSettings
 
@@ -167,7 +168,7 @@ def write_inputs(atoms: Atoms, settings: Cp2kSettings, folder: Path, data: Path)
         raise EngineError("structure has non-finite positions or a degenerate cell")
     check_data(set(atoms.get_chemical_symbols()), settings, data)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / STRUCTURE).write_text(render_xyz(atoms))
+    files.write_text_atomic(folder / STRUCTURE, render_xyz(atoms))
     path = folder / INPUT
-    path.write_text(render_input(atoms, settings, data))
+    files.write_text_atomic(path, render_input(atoms, settings, data))
     return path

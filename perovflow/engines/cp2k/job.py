@@ -15,7 +15,7 @@ from pathlib import Path
 from custodian.cp2k.jobs import Cp2kJob
 
 from perovflow.engines.cp2k.inputs import INPUT, OUTPUT, STDERR
-from perovflow.processes import stop_process_group
+from perovflow.processes import engine_popen_options, stop_process_group
 
 
 class PidCp2kJob(Cp2kJob):
@@ -37,7 +37,8 @@ class PidCp2kJob(Cp2kJob):
         env = dict(os.environ, OMP_NUM_THREADS=str(self.omp_threads))
         with open(folder / self.output_file, "w") as out, open(folder / self.stderr_file, "w") as err:
             self._process = subprocess.Popen([*self.cp2k_cmd, "-i", self.input_file], cwd=folder,
-                                             stdout=out, stderr=err, env=env, start_new_session=True)
+                                             stdout=out, stderr=err, env=env,
+                                             **engine_popen_options())
         return self._process
 
     @property

@@ -35,11 +35,21 @@ class Cp2kOutput:
 
 
 def read_output(path: Path) -> Cp2kOutput:
+    """What ``path`` says so far; never raises on an output cut anywhere (a killed run, a
+    file read while CP2K writes it): a last line without its newline is not read, a block
+    cut short gives None, and only ``PROGRAM ENDED AT`` makes the run ``finished``."""
     text = path.read_text(errors="replace") if path.is_file() else ""
+    if text and not text.endswith(("\n", "\r")):
+        text = text[: max(text.rfind("\n"), text.rfind("\r")) + 1]  # half a line: maybe half a number
     lines = text.splitlines()
-    energies = _ENERGY.findall(text)
+    energies = []
+    for value in _ENERGY.findall(text):
+        try:
+            energies.append(float(value))
+        except ValueError:
+            continue
     return Cp2kOutput(
-        energy=float(energies[-1]) * units.Hartree if energies else None,
+        energy=energies[-1] * units.Hartree if energies else None,
         forces=_last_forces(lines),
         stress=_last_stress(lines),
         scf_failures=text.count(SCF_FAILED),
@@ -60,7 +70,10 @@ def _last_forces(lines: list[str]) -> np.ndarray | None:
             break
         # "# Atom Kind Element X Y Z" is the header; data rows begin with the atom index.
         if len(tokens) == 6 and tokens[0].isdigit():
-            rows.append([float(t) for t in tokens[3:6]])
+            try:
+                rows.append([float(t) for t in tokens[3:6]])
+            except ValueError:
+                return None
     else:
         return None  # the block was cut off (a killed run)
     if not rows:
@@ -78,7 +91,12 @@ def _last_stress(lines: list[str]) -> np.ndarray | None:
         tokens = line.split()
         if len(tokens) != 5 or tokens[0] != "STRESS|":
             return None
-        rows.append([float(t) for t in tokens[2:5]])
+        try:
+            rows.append([float(t) for t in tokens[2:5]])
+        except ValueError:
+            return None
+    if len(rows) != 3:  # cut before the third row
+        return None
     tensor = np.asarray(rows)
     # CP2K prints the pressure-like tensor (positive under compression): ASE's sign is opposite.
     tensor = -tensor * units.GPa

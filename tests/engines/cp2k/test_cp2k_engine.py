@@ -60,8 +60,10 @@ def test_handler_rescues_an_unconverged_scf(converged, runs):
     assert np.allclose(label.forces, converged.forces, atol=1e-3)
 
 
-def test_gives_up_when_no_correction_is_allowed(runs):
-    engine = Cp2kEngine(workdir=runs, max_scf=2, eps_scf=1e-8, max_corrections=0)
+def test_gives_up_when_no_correction_is_allowed(tmp_path):
+    # a folder of its own: in ``runs`` the label the handler rescued above (same physics:
+    # max_scf is an SCF aid) would be reused without running CP2K
+    engine = Cp2kEngine(workdir=tmp_path, max_scf=2, eps_scf=1e-8, max_corrections=0)
     with pytest.raises(EngineError) as caught:
         engine.single_point(cspbbr3())
     assert "SCF run NOT converged" in caught.value.reason
