@@ -101,3 +101,25 @@ def stop_process_group(process: subprocess.Popen, term_timeout: float, kill_time
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+def process_identity(pid: int) -> tuple[int, list[str]] | None:
+    """(start time in clock ticks, command line) of a running pid; None when unreadable."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    try:  # fields after "(comm)" start at field 3; starttime is field 22
+        started_at = int(stat.rsplit(")", 1)[1].split()[19])
+    except (IndexError, ValueError):
+        return None
+    cmdline = raw.decode(errors="surrogateescape").split("\0")[:-1] if raw else []
+    return started_at, cmdline
+
+
+def process_start_time(pid: int) -> int | None:
+    """Start time of a running pid (clock ticks since boot): with the pid it names one
+    process, even after the pid is reused."""
+    identity = process_identity(pid)
+    return None if identity is None else identity[0]

@@ -25,10 +25,10 @@ def selection_overview(db: Database, campaign: str) -> dict[str, Any] | None:
     selected = {sid for batch in selection["batches"] for sid in batch}
     rows = []
     halides: set[str] = set()
-    for doc in db.structures.find({"campaign": campaign, "role": "pool"}, {"phase": 1, "formula": 1}):
+    for doc in db.members.find({"campaign": campaign, "role": "pool"}, {"structure_id": 1, "phase": 1, "formula": 1}):
         counts = _halide_counts(doc["formula"])
         halides.update(counts)
-        rows.append((doc["_id"], doc.get("phase"), counts))
+        rows.append((doc["structure_id"], doc.get("phase"), counts))
     if not rows:
         return None
     reference = next(x for x in ALLOWED_X if x in halides)

@@ -54,11 +54,22 @@ def format_blocking(rows: list[dict[str, Any]]) -> list[str]:
             if row["blocking"]]
 
 
+def campaign_labels(db: Database, campaign: str, projection: dict[str, int],
+                    **query: Any) -> list[dict[str, Any]]:
+    """Labels of the campaign's structures, whichever campaign made them (labels are shared
+    by content between campaigns of one database)."""
+    ids = db.members.distinct("structure_id", {"campaign": campaign})
+    docs: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 10_000):
+        docs.extend(db.calculations.find({"structure_id": {"$in": ids[start:start + 10_000]}, **query}, projection))
+    return docs
+
+
 def labels_by_stage(db: Database, campaign: str) -> dict[str, int]:
     """Completed labels per purpose: initial single points, stage-1/2 relaxation steps, and
     the relaxation test's engine relaxations."""
-    counts = Counter(doc.get("purpose") or "initial" for doc in db.calculations.find(
-        {"campaign": campaign, "status": "completed"}, {"purpose": 1}))
+    counts = Counter(doc.get("purpose") or "initial"
+                     for doc in campaign_labels(db, campaign, {"purpose": 1}, status="completed"))
     return dict(sorted(counts.items()))
 
 
@@ -86,15 +97,13 @@ def initial_selection(db: Database, campaign: str) -> dict[str, Any] | None:
 
 
 def summary(db: Database, campaign: str) -> dict[str, Any]:
-    structures = Counter(doc["role"] for doc in db.structures.find({"campaign": campaign}, {"role": 1}))
-    calculations = Counter(
-        (doc["engine"], doc["status"]) for doc in db.calculations.find({"campaign": campaign}, {"engine": 1, "status": 1})
-    )
+    structures = Counter(doc["role"] for doc in db.members.find({"campaign": campaign}, {"role": 1}))
+    calculations = Counter((doc["engine"], doc["status"])
+                           for doc in campaign_labels(db, campaign, {"engine": 1, "status": 1}))
     fizzled = failed_jobs(db, campaign)
     failed_labels = [
         {"structure_id": doc["structure_id"], "engine": doc["engine"], "reason": doc.get("reason")}
-        for doc in db.calculations.find({"campaign": campaign, "status": "failed"},
-                                        {"structure_id": 1, "engine": 1, "reason": 1})
+        for doc in campaign_labels(db, campaign, {"structure_id": 1, "engine": 1, "reason": 1}, status="failed")
     ]
     return {
         "campaign": campaign,

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +46,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     # loaded on use (see module docstring)
-    from tqdm import tqdm
-
-    from perovflow.analysis.summary import format_blocking, format_summary, job_states, summary
-    from perovflow.fireworks.manager import SubmitError, rerun_failed, rerun_stranded, start_workers, submit, wait_for
-    from perovflow.store.connection import launchpad
+    from perovflow.fireworks.manager import (
+        SettingsChanged,
+        SubmitError,
+        release_stale_locks,
+        rerun_failed,
+        rerun_stranded,
+        start_workers,
+        stop_workers,
+        submit,
+    )
 
     campaign = _load(args.file)
     if campaign is None:
@@ -58,9 +66,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         submit(campaign, target, again=args.again, replace=args.replace)
     except SubmitError as exc:
-        if not args.resume:
+        if not args.resume or isinstance(exc, SettingsChanged):
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        released = release_stale_locks(target, campaign.name)
+        if released:
+            print(f"released the lock of {len(released)} workflow(s) whose holder no longer runs")
         stranded = rerun_stranded(target, campaign.name)
         print(f"resuming campaign {campaign.name}" + (f": {len(stranded)} interrupted job(s) set to run again "
                                                       f"(fw_id {', '.join(map(str, stranded))})" if stranded else ""))
@@ -71,6 +82,38 @@ def cmd_run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir or f"runs/{campaign.name}")
     workers = start_workers(args.workers, target, run_dir)
     print(f"{args.workers} rlaunch workers running in {run_dir}/worker_*/ (logs: rlaunch.log)")
+    try:
+        with _stopping_on_sigterm():
+            return _follow(args, campaign, target, workers, run_dir, started)
+    except KeyboardInterrupt:
+        print(f"interrupted: stopped the workers; `perovflow run {args.file} --resume` goes on", file=sys.stderr)
+        return 130
+    finally:
+        stop_workers(workers, timeout=10)
+
+
+@contextmanager
+def _stopping_on_sigterm() -> Iterator[None]:
+    """SIGTERM ends the run like Ctrl-C (its ``finally`` stops the workers)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _follow(args: argparse.Namespace, campaign: CampaignSettings, target: Any, workers: list, run_dir: Path,
+            started: float) -> int:
+    """Wait for the campaign with a progress bar, then summarise; the exit code."""
+    from tqdm import tqdm  # loaded on use (see module docstring)
+
+    from perovflow.analysis.summary import format_blocking, format_summary, job_states, summary
+    from perovflow.fireworks.manager import wait_for
+    from perovflow.store.connection import launchpad
+
     db = launchpad(target).db
     bar = tqdm(total=0, unit="job", desc=campaign.name, disable=args.quiet)
 

@@ -7,18 +7,25 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from perovflow.analysis.summary import failed_jobs
 from perovflow.campaign.initial import first_jobs
 from perovflow.fireworks.builder import campaign_workflow
+from perovflow.fireworks.fixes import holder_gone
 from perovflow.fireworks.tasks import CampaignStepTask
+from perovflow.processes import engine_popen_options
 from perovflow.settings import CampaignSettings
 from perovflow.store.connection import DatabaseTarget, launchpad, write_launchpad_yaml
-from perovflow.store.store import COLLECTIONS, Store
+from perovflow.store.store import Store
 
 
 class SubmitError(RuntimeError):
     pass
+
+
+class SettingsChanged(SubmitError):
+    """The campaign was run with other settings; its stored results belong to those."""
 
 
 def campaign_workflows(lp, name: str) -> list[dict]:
@@ -38,14 +45,19 @@ def remove_campaign(lp, name: str) -> dict[str, int]:
     for doc in campaign_workflows(lp, name):
         lp.delete_wf(doc["nodes"][0], delete_launch_dirs=False)
         removed["workflows"] += 1
-    store = Store(lp.db, name)
-    for doc in lp.db.features.find({"campaign": name}, {"file_id": 1}):
-        store.feature_files.delete(doc["file_id"])
-    for doc in lp.db.models.find({"campaign": name}, {"file_id": 1}):
-        store.model_files.delete(doc["file_id"])
-    for collection in COLLECTIONS:
-        removed[collection] = lp.db[collection].delete_many({"campaign": name}).deleted_count
-    return removed
+    return {**removed, **Store(lp.db, name).delete_campaign()}
+
+
+def settings_changes(stored: dict[str, Any], given: dict[str, Any], prefix: str = "") -> list[str]:
+    """``section.key: old -> new`` for every setting that differs."""
+    changes = []
+    for key in sorted(set(stored) | set(given)):
+        old, new = stored.get(key), given.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            changes.extend(settings_changes(old, new, f"{prefix}{key}."))
+        elif old != new:
+            changes.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return changes
 
 
 def submit(campaign: CampaignSettings, target: DatabaseTarget, again: bool = False,
@@ -57,17 +69,27 @@ def submit(campaign: CampaignSettings, target: DatabaseTarget, again: bool = Fal
     """
     lp = launchpad(target)
     ensure_initialised(lp)
+    store = Store(lp.db, campaign.name)
     existing = campaign_workflows(lp, campaign.name)
-    if existing and replace:
+    if replace:  # also when a --replace crashed after removing the workflows: start from what is left
         remove_campaign(lp, campaign.name)
-    elif existing and not again:
+        existing = []
+    stored = store.stored_settings()
+    changes = settings_changes(stored, campaign.as_dict()) if stored is not None else []
+    if changes:
+        raise SettingsChanged(
+            f"campaign {campaign.name!r} in {target.database} was run with other settings: {'; '.join(changes)}. "
+            "Its stored results belong to those; pass --replace to start over with the new ones (or use a new "
+            "campaign name)")
+    if existing and not again:
         raise SubmitError(
             f"campaign {campaign.name!r} is already submitted to {target.database} "
             f"({len(existing)} workflow(s), state {existing[0].get('state')}); see `perovflow status`, "
             "pass --again to add it once more (stored labels are reused) or --replace to start over"
         )
     workflow = campaign_workflow(campaign, target, first_jobs(campaign), CampaignStepTask)
-    Store(lp.db, campaign.name).ensure_indexes()
+    store.ensure_indexes()
+    store.save_settings(campaign.as_dict())
     mapping = lp.add_wf(workflow)
     return sorted(mapping.values())
 
@@ -81,6 +103,22 @@ def rerun_stranded(target: DatabaseTarget, campaign: str) -> list[int]:
     for fw_id in stranded:
         lp.rerun_fw(fw_id)
     return stranded
+
+
+def release_stale_locks(target: DatabaseTarget, campaign: str) -> list[int]:
+    """Unlock the campaign's workflows whose lock holder no longer runs (or, from a FireWorks
+    without perovflow's fixes, names no holder: on a resume no worker of the campaign runs).
+    Returns the first fw_id of each workflow released."""
+    lp = launchpad(target)
+    released = []
+    for doc in lp.workflows.find({"metadata.campaign": campaign, "locked": True}, {"nodes": 1, "locked_by": 1}):
+        holder = doc.get("locked_by")
+        if holder is None or holder_gone(holder):
+            done = lp.workflows.update_one({"_id": doc["_id"], "locked": True, "locked_by": holder},
+                                           {"$unset": {"locked": True, "locked_by": True}})
+            if done.modified_count:
+                released.append(doc["nodes"][0])
+    return released
 
 
 def rerun_failed(target: DatabaseTarget, campaign: str) -> list[int]:
@@ -105,7 +143,9 @@ def rlaunch_command(launchpad_file: Path, sleep: int = 1, fworker_file: Path | N
 
 
 def start_workers(n: int, target: DatabaseTarget, run_dir: Path, sleep: int = 1) -> list[subprocess.Popen]:
-    """Start ``n`` rlaunch rapidfire workers, each in its own folder with its own log."""
+    """Start ``n`` rlaunch rapidfire workers, each in its own folder with its own log. Each
+    gets a process group of its own (a Ctrl-C reaches only the caller, which stops them in
+    order) and dies with the process that started it, so no worker outlives its runner."""
     run_dir.mkdir(parents=True, exist_ok=True)
     launchpad_file = write_launchpad_yaml(run_dir / "my_launchpad.yaml", target)
     workers = []
@@ -117,6 +157,7 @@ def start_workers(n: int, target: DatabaseTarget, run_dir: Path, sleep: int = 1)
             rlaunch_command(launchpad_file.resolve(), sleep=sleep), cwd=folder,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PEROVFLOW_TORCH_THREADS": os.environ.get("PEROVFLOW_TORCH_THREADS", "1")},
+            **engine_popen_options(),
         ))
         log.close()
     return workers

@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from perovflow.processes import process_alive
+from perovflow.processes import process_alive, process_identity
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 27027
@@ -109,21 +109,6 @@ def _remove(path: Path, text: str) -> None:
             path.unlink()
     except OSError:
         pass
-
-
-def process_identity(pid: int) -> tuple[int, list[str]] | None:
-    """(start time in clock ticks, command line) of a running pid; None when unreadable."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    try:  # fields after "(comm)" start at field 3; starttime is field 22
-        started_at = int(stat.rsplit(")", 1)[1].split()[19])
-    except (IndexError, ValueError):
-        return None
-    cmdline = raw.decode(errors="surrogateescape").split("\0")[:-1] if raw else []
-    return started_at, cmdline
 
 
 def _is_server_for(cmdline: list[str], storage: str) -> bool:

@@ -22,7 +22,9 @@ from pymongo.errors import DuplicateKeyError
 from perovflow.models.saved import DescriptorMismatch, check_descriptor
 from perovflow.structures.identity import structure_id
 
-COLLECTIONS = ("structures", "calculations", "features", "models", "selections", "al_iterations", "trajectories")
+# documents that belong to one campaign (they carry its name); structures and calculations
+# are shared by content between campaigns, and ``members`` says which campaign has which
+COLLECTIONS = ("members", "features", "models", "selections", "al_iterations", "trajectories", "campaigns")
 
 
 def atoms_to_doc(atoms: Atoms) -> dict[str, Any]:
@@ -80,6 +82,10 @@ class Store:
     def ensure_indexes(self) -> None:
         db = self.db
         db.structures.create_index([("campaign", ASCENDING), ("role", ASCENDING), ("pool_index", ASCENDING)])
+        db.members.create_index([("campaign", ASCENDING), ("role", ASCENDING), ("pool_index", ASCENDING)])
+        db.members.create_index([("campaign", ASCENDING), ("structure_id", ASCENDING)],
+                                unique=True, name="one_membership_per_campaign")
+        db.campaigns.create_index([("campaign", ASCENDING)], unique=True)
         db.calculations.create_index(
             [("structure_id", ASCENDING), ("engine", ASCENDING), ("settings_hash", ASCENDING)],
             unique=True, name="one_label_per_structure_engine_settings",
@@ -97,35 +103,92 @@ class Store:
 
     # structures -------------------------------------------------------------
     def add_structures(self, structures: Iterable[Atoms], role: str, parent: str | None = None) -> list[str]:
-        """Insert structures (idempotent: a known content hash is left as it is)."""
-        ids, operations = [], []
+        """Insert structures and make them members of this campaign with ``role`` (idempotent).
+
+        A structure is stored once by content (``_id``, the content hash), whichever
+        campaign stored it first; ``members`` records each campaign's own role (the first it
+        was stored with), index and parent, so campaigns with the same pool read, count and
+        delete only their own."""
+        ids, operations, memberships = [], [], []
         for atoms in structures:
             sid = structure_id(atoms)
             ids.append(sid)
-            doc = {
-                "campaign": self.campaign, "role": role, "atoms": atoms_to_doc(atoms),
-                "n_atoms": len(atoms), "formula": atoms.get_chemical_formula(),
-                "phase": atoms.info.get("phase"), "composition": atoms.info.get("composition"),
-                "pool_index": atoms.info.get("pool_index"), "parent": parent, "created": _now(),
-            }
+            info = {"phase": atoms.info.get("phase"), "composition": atoms.info.get("composition"),
+                    "pool_index": atoms.info.get("pool_index"), "parent": parent}
+            doc = {"campaign": self.campaign, "role": role, "atoms": atoms_to_doc(atoms), "n_atoms": len(atoms),
+                   "formula": atoms.get_chemical_formula(), **info, "created": _now()}
             operations.append(UpdateOne({"_id": sid}, {"$setOnInsert": doc}, upsert=True))
+            memberships.append(UpdateOne({"campaign": self.campaign, "structure_id": sid},
+                                         {"$setOnInsert": {"role": role, **info, "formula": doc["formula"],
+                                                           "created": _now()}},
+                                         upsert=True))
         for start in range(0, len(operations), 1000):
             self.db.structures.bulk_write(operations[start:start + 1000], ordered=False)
+            self.db.members.bulk_write(memberships[start:start + 1000], ordered=False)
         return ids
 
     def structures(self, ids: Iterable[str]) -> list[Atoms]:
+        """Structures by id, with this campaign's role, phase and index where it has them."""
         ids = list(ids)
         by_id = {doc["_id"]: doc for doc in self.db.structures.find({"_id": {"$in": ids}})}
         missing = [sid for sid in ids if sid not in by_id]
         if missing:
             raise KeyError(f"structures not in the store: {missing[:5]}")
-        return [doc_to_atoms(by_id[sid]) for sid in ids]
+        own = {m["structure_id"]: m for m in self.db.members.find(
+            {"campaign": self.campaign, "structure_id": {"$in": ids}}, {"_id": 0, "created": 0})}
+        result = []
+        for sid in ids:
+            doc = dict(by_id[sid])
+            member = own.get(sid)
+            if member is not None:
+                doc.update({key: member[key] for key in ("role", "phase", "composition", "pool_index", "parent")
+                            if key in member})
+            result.append(doc_to_atoms(doc))
+        return result
 
     def structure_ids(self, role: str) -> list[str]:
-        cursor = self.db.structures.find(
-            {"campaign": self.campaign, "role": role}, {"_id": 1}
+        cursor = self.db.members.find(
+            {"campaign": self.campaign, "role": role}, {"structure_id": 1}
         ).sort("pool_index", ASCENDING)
-        return [doc["_id"] for doc in cursor]
+        return [doc["structure_id"] for doc in cursor]
+
+    def member_ids(self) -> list[str]:
+        """Every structure this campaign stored, in any role."""
+        return list(self.db.members.distinct("structure_id", {"campaign": self.campaign}))
+
+    def delete_campaign(self) -> dict[str, int]:
+        """Delete everything of this campaign and nothing of another: its own documents and
+        files, its memberships, and the structures and labels no other campaign is a member
+        of. Safe to run again after a crash half-way (it starts from what is left)."""
+        ids = self.member_ids()
+        shared: set[str] = set()
+        for start in range(0, len(ids), 10_000):
+            chunk = ids[start:start + 10_000]
+            shared.update(self.db.members.distinct(
+                "structure_id", {"structure_id": {"$in": chunk}, "campaign": {"$ne": self.campaign}}))
+        orphans = [sid for sid in ids if sid not in shared]
+        removed = {"structures": 0, "calculations": 0}
+        for start in range(0, len(orphans), 10_000):
+            chunk = orphans[start:start + 10_000]
+            removed["calculations"] += self.db.calculations.delete_many({"structure_id": {"$in": chunk}}).deleted_count
+            removed["structures"] += self.db.structures.delete_many({"_id": {"$in": chunk}}).deleted_count
+        for doc in self.db.features.find({"campaign": self.campaign}, {"file_id": 1}):
+            self.feature_files.delete(doc["file_id"])
+        for doc in self.db.models.find({"campaign": self.campaign}, {"file_id": 1}):
+            self.model_files.delete(doc["file_id"])
+        for collection in COLLECTIONS:
+            removed[collection] = self.db[collection].delete_many({"campaign": self.campaign}).deleted_count
+        return removed
+
+    # settings ---------------------------------------------------------------
+    def save_settings(self, settings: dict[str, Any]) -> None:
+        self.db.campaigns.update_one({"campaign": self.campaign},
+                                     {"$set": {"settings": settings, "updated": _now()},
+                                      "$setOnInsert": {"created": _now()}}, upsert=True)
+
+    def stored_settings(self) -> dict[str, Any] | None:
+        doc = self.db.campaigns.find_one({"campaign": self.campaign})
+        return None if doc is None else doc["settings"]
 
     # calculations -----------------------------------------------------------
     def find_calculation(self, sid: str, engine: str, settings_hash: str) -> dict | None:
