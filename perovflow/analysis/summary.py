@@ -65,11 +65,10 @@ def campaign_labels(db: Database, campaign: str, projection: dict[str, int],
     return docs
 
 
-def labels_by_stage(db: Database, campaign: str) -> dict[str, int]:
+def labels_by_stage(labels: list[dict[str, Any]]) -> dict[str, int]:
     """Completed labels per purpose: initial single points, stage-1/2 relaxation steps, and
     the relaxation test's engine relaxations."""
-    counts = Counter(doc.get("purpose") or "initial"
-                     for doc in campaign_labels(db, campaign, {"purpose": 1}, status="completed"))
+    counts = Counter(doc.get("purpose") or "initial" for doc in labels if doc["status"] == "completed")
     return dict(sorted(counts.items()))
 
 
@@ -98,13 +97,11 @@ def initial_selection(db: Database, campaign: str) -> dict[str, Any] | None:
 
 def summary(db: Database, campaign: str) -> dict[str, Any]:
     structures = Counter(doc["role"] for doc in db.members.find({"campaign": campaign}, {"role": 1}))
-    calculations = Counter((doc["engine"], doc["status"])
-                           for doc in campaign_labels(db, campaign, {"engine": 1, "status": 1}))
+    labels = campaign_labels(db, campaign, {"structure_id": 1, "engine": 1, "status": 1, "purpose": 1, "reason": 1})
+    calculations = Counter((doc["engine"], doc["status"]) for doc in labels)
     fizzled = failed_jobs(db, campaign)
-    failed_labels = [
-        {"structure_id": doc["structure_id"], "engine": doc["engine"], "reason": doc.get("reason")}
-        for doc in campaign_labels(db, campaign, {"structure_id": 1, "engine": 1, "reason": 1}, status="failed")
-    ]
+    failed_labels = [{"structure_id": doc["structure_id"], "engine": doc["engine"], "reason": doc.get("reason")}
+                     for doc in labels if doc["status"] == "failed"]
     return {
         "campaign": campaign,
         "jobs": job_states(db, campaign),
@@ -114,7 +111,7 @@ def summary(db: Database, campaign: str) -> dict[str, Any]:
         "failed_labels": failed_labels,
         "selection": initial_selection(db, campaign),
         "learning_curve": learning_curve(db, campaign),
-        "labels_by_stage": labels_by_stage(db, campaign),
+        "labels_by_stage": labels_by_stage(labels),
         "active_learning": active_learning(db, campaign),
     }
 

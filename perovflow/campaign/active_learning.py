@@ -71,8 +71,8 @@ def explore(ctx: CampaignContext, iteration: int, stage: str) -> list[Continuati
     if record is not None and "acquisitions" in record:
         return [Continuation.from_doc(doc) for doc in record["acquisitions"]]
     tag = model_before(ctx, iteration)
-    calculator = ctx.calculator(tag)
-    version = store.load_model(tag=tag)[1]["version"]
+    calculator, model_record = ctx.calculator_and_record(tag)
+    version = model_record["version"]
     starts = generate_relaxation_starts(ctx.system, phases=tuple(settings.phases), per_phase=active.starts_per_phase,
                                         seed=active.seed * 1000 + iteration)
     start_ids = store.add_structures(starts, role="al_start")

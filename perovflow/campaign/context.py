@@ -51,8 +51,12 @@ class CampaignContext:
         return model_from_record(arrays, meta, expected=self.descriptor.settings).model, meta
 
     def calculator(self, tag: str) -> MBTRKRRCalculator:
-        model, _ = self.model(tag)
-        return MBTRKRRCalculator(model, self.descriptor)
+        return self.calculator_and_record(tag)[0]
+
+    def calculator_and_record(self, tag: str) -> tuple[MBTRKRRCalculator, dict[str, Any]]:
+        """An ASE calculator of a stored model and the model's record (version, metrics, ...)."""
+        model, meta = self.model(tag)
+        return MBTRKRRCalculator(model, self.descriptor), meta
 
 
 def _fields(section: Any) -> dict[str, Any]:

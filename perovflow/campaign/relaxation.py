@@ -59,7 +59,7 @@ def engine_relax(ctx: CampaignContext, **request: object) -> Next:
 def active_snapshot_ids(ctx: CampaignContext, up_to_iteration: int | None = None) -> list[str]:
     """Labelled snapshot ids of every finished active-learning trajectory (in order)."""
     ids = []
-    for doc in ctx.store.trajectories(purpose={"$in": list(ACTIVE_PURPOSES)}, finished=True):
+    for doc in ctx.store.finished_trajectories(ACTIVE_PURPOSES):
         if up_to_iteration is None or doc["iteration"] <= up_to_iteration:
             ids.extend(doc["snapshot_ids"])
     return list(dict.fromkeys(ids))

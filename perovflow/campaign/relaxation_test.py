@@ -123,8 +123,8 @@ def evaluate_relaxation_test(ctx: CampaignContext, tag: str) -> dict[str, Any]:
     """ML-relax every relaxation-test start with model ``tag`` and compare the relaxed
     energies with the engine's; mixing enthalpies from each method's own end members."""
     store, active, halides = ctx.store, ctx.settings.active, ctx.settings.system.x
-    calculator = ctx.calculator(tag)
-    version = store.load_model(tag=tag)[1]["version"]
+    calculator, model_record = ctx.calculator_and_record(tag)
+    version = model_record["version"]
     ids = store.structure_ids("relax_test")
     starts = store.structures(ids)
     references = {sid: store.trajectory(f"test:{sid}") for sid in ids}

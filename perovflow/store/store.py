@@ -421,5 +421,9 @@ class Store:
     def trajectory(self, key: str) -> dict | None:
         return self.db.trajectories.find_one({"campaign": self.campaign, "key": key})
 
+    def finished_trajectories(self, purposes: Iterable[str]) -> list[dict]:
+        """Finished engine relaxations made for any of ``purposes`` (e.g. stage1), by key."""
+        return self.trajectories(purpose={"$in": list(purposes)}, finished=True)
+
     def trajectories(self, **query: Any) -> list[dict]:
         return list(self.db.trajectories.find({"campaign": self.campaign, **query}).sort("key", ASCENDING))
