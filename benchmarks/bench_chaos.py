@@ -25,7 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pymongo import MongoClient  # noqa: E402
 
 from perovflow.fireworks.manager import (  # noqa: E402
     campaign_finished,
@@ -39,7 +38,7 @@ from perovflow.fireworks.manager import (  # noqa: E402
 )
 from perovflow.settings import parse_campaign  # noqa: E402
 from perovflow.store import server  # noqa: E402
-from perovflow.store.connection import DatabaseTarget  # noqa: E402
+from perovflow.store.connection import DatabaseTarget, embedded_target  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "chaos.json"
 CAMPAIGN = {
@@ -74,7 +73,7 @@ def outcome(db, campaign: str) -> dict:
 def calm_run(target: DatabaseTarget, folder: Path) -> tuple[dict, float]:
     began = time.perf_counter()
     submit(parse_campaign(CAMPAIGN), target)
-    client = MongoClient(target.uri)
+    client = target.client()
     wait_for(start_workers(2, target, folder), client[target.database], "chaos", poll=1.0)
     result = outcome(client[target.database], "chaos")
     client.close()
@@ -92,7 +91,7 @@ def chaos_run(target: DatabaseTarget, storage: Path, folder: Path, kills: int, r
         if round_ > 400:
             raise RuntimeError(f"the campaign did not finish after {round_} resumes")
         workers = start_workers(2, target, folder / f"round_{round_}")
-        client = MongoClient(target.uri)
+        client = target.client()
         db = client[target.database]
         faults_left = counts["worker_kills"] < kills or counts["db_restarts"] < restarts
         deadline = time.monotonic() + interval * (1 + rng.random())
@@ -132,7 +131,7 @@ def chaos_run(target: DatabaseTarget, storage: Path, folder: Path, kills: int, r
         rerun_failed(target, "chaos")  # a job whose database went away under it
         counts["resumes"] += 1
         round_ += 1
-    client = MongoClient(target.uri)
+    client = target.client()
     result = outcome(client[target.database], "chaos")
     client.close()
     return result, counts, time.perf_counter() - began
@@ -152,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         storage = folder / "db"
         state, _ = server.start(port=server.free_port(), storage=storage)
         try:
-            calm, calm_seconds = calm_run(DatabaseTarget(state.uri, "calm"), folder / "calm")
-            chaos, counts, chaos_seconds = chaos_run(DatabaseTarget(state.uri, "chaos"), storage, folder / "chaos",
+            calm, calm_seconds = calm_run(embedded_target("calm", state=state), folder / "calm")
+            chaos, counts, chaos_seconds = chaos_run(embedded_target("chaos", state=state), storage, folder / "chaos",
                                                      args.kills, args.restarts, args.interval,
                                                      random.Random(args.seed))
         finally:

@@ -12,19 +12,22 @@ import tempfile
 from pathlib import Path
 
 
-def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
+def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8", mode: int | None = None) -> None:
     """Replace ``path`` by ``text`` atomically; on any failure the old file (or none) stays
-    and the temporary file is removed."""
+    and the temporary file is removed. ``mode``: the new file's permissions (0o600 for a
+    file with a password: it is never readable by others, not even for a moment)."""
     target = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(handle, "w", encoding=encoding) as stream:
+            if mode is not None:
+                os.fchmod(stream.fileno(), mode)
             stream.write(text)
             stream.flush()
             os.fsync(stream.fileno())
-        if target.exists():  # keep the permissions of the file it replaces
+        if mode is None and target.exists():  # keep the permissions of the file it replaces
             os.chmod(temporary, target.stat().st_mode & 0o7777)
-        else:
+        elif mode is None:
             os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, target)
     except BaseException:

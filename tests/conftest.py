@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from urllib.parse import quote_plus
 
 import pytest
 from pymongo import MongoClient
@@ -24,11 +25,19 @@ def mongo_uri(tmp_path_factory):
         yield given
         return
     storage = tmp_path_factory.mktemp("secantus") / "db"
-    state, _ = server.start(port=server.free_port(), storage=storage)
+    state, _ = server.start(port=server.free_port(), storage=storage)  # with authentication, as users get it
     try:
-        yield state.uri
+        yield uri_with_credentials(state)
     finally:
         server.stop(storage)
+
+
+def uri_with_credentials(state: server.ServerState) -> str:
+    """The test server's URI with its user and password in it, so that tests can use plain
+    ``MongoClient(uri)`` (never do this outside tests: a URI gets printed and logged)."""
+    options = state.client_options()
+    return (f"mongodb://{quote_plus(options['username'])}:{quote_plus(options['password'])}@{state.host}:"
+            f"{state.port}/?authSource={options['authSource']}")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from perovflow.cli import campaigns, database
 from perovflow.cli.ccd import add_ccd_parser
 from perovflow.cli.pool import add_pool_parser
 from perovflow.cli.select import add_select_parser
+from perovflow.cli.watch import add_watch_parser
 from perovflow.store import server
 
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_pool_parser(commands)
     add_select_parser(commands)
     add_ccd_parser(commands)
+    add_watch_parser(commands)
     return parser
 
 

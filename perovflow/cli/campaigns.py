@@ -112,9 +112,11 @@ def _follow(args: argparse.Namespace, campaign: CampaignSettings, target: Any, w
 
     from perovflow.analysis.summary import format_blocking, format_summary, job_states, summary
     from perovflow.fireworks.manager import wait_for
+    from perovflow.fireworks.watchdog import Watchdog
     from perovflow.store.connection import launchpad
 
-    db = launchpad(target).db
+    lp = launchpad(target)
+    db = lp.db
     bar = tqdm(total=0, unit="job", desc=campaign.name, disable=args.quiet)
 
     def progress() -> None:
@@ -124,11 +126,12 @@ def _follow(args: argparse.Namespace, campaign: CampaignSettings, target: Any, w
         bar.set_postfix_str(" ".join(f"{k[:4]}={v}" for k, v in states.items()))
         bar.refresh()
 
-    codes = wait_for(workers, db, campaign.name, progress)
+    watchdog = Watchdog(lp, campaign.name, report=lambda found: tqdm.write(f"watchdog: {found.describe()}"))
+    codes = wait_for(workers, db, campaign.name, progress, watchdog=watchdog)
     bar.close()
     info = summary(db, campaign.name)
     print(format_summary(info))
-    print(f"wall time {time.perf_counter() - started:.1f} s; data in {target.database} at {target.uri} "
+    print(f"wall time {time.perf_counter() - started:.1f} s; data in {target.database} at {target.redacted_uri()} "
           f"(collections structures, calculations, models; query with pymongo, see docs/schema.md)")
     if args.json:
         Path(args.json).write_text(json.dumps({**info, "wall_seconds": time.perf_counter() - started},

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from perovflow.fireworks import hook
-from perovflow.store import server
+from perovflow.store import credentials, server
 from perovflow.store.connection import DatabaseTarget, resolve, write_fworker_yaml, write_launchpad_yaml
 
 
@@ -34,13 +35,35 @@ def ensure_database(args: argparse.Namespace) -> None:
             print(f"started the embedded database at {state.uri} (storage {state.storage})")
 
 
+def _tls(args: argparse.Namespace) -> server.TlsFiles | None:
+    if not (args.tls_cert or args.tls_key or args.tls_ca):
+        return None
+    if not (args.tls_cert and args.tls_key):
+        raise SystemExit("error: --tls-cert and --tls-key go together (PEM files); --tls-ca is optional")
+    for flag, value in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key), ("--tls-ca", args.tls_ca)):
+        if value and not Path(value).is_file():
+            raise SystemExit(f"error: {flag}: no such file {value}")
+    return server.TlsFiles(cert=str(Path(args.tls_cert).resolve()), key=str(Path(args.tls_key).resolve()),
+                           ca=str(Path(args.tls_ca).resolve()) if args.tls_ca else None)
+
+
+def _describe(state: server.ServerState) -> str:
+    security = "password required" if state.auth else "NO authentication"
+    if state.tls_ca:
+        security += ", TLS"
+    return f"SecantusDB pid {state.pid} at {state.uri} (storage {state.storage}; {security})"
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     storage = Path(args.storage).expanduser() if args.storage else None
     if args.action == "start":
         hook.install()
-        state, started = server.start(port=args.port, storage=storage)
-        print(f"{'started' if started else 'already running'}: SecantusDB pid {state.pid} at "
-              f"{state.uri} (storage {state.storage})")
+        state, started = server.start(port=args.port, storage=storage, auth=not args.no_auth,
+                                      sync_on_commit=args.sync_on_commit, tls=_tls(args))
+        print(f"{'started' if started else 'already running'}: {_describe(state)}")
+        if state.auth:
+            print(f"credentials: {credentials.credentials_path(Path(state.storage))} (yours only; "
+                  "`perovflow init` copies them into my_launchpad.yaml for lpad and rlaunch)")
     elif args.action == "stop":
         state = server.stop(storage)
         print(f"stopped pid {state.pid}" if state else "no server was running")
@@ -49,7 +72,7 @@ def cmd_db(args: argparse.Namespace) -> int:
         if state is None:
             print("not running")
             return 3
-        print(f"running: pid {state.pid} at {state.uri} (storage {state.storage})")
+        print(f"running: {_describe(state)}")
     return 0
 
 
@@ -66,8 +89,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     target = target_of(args)
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"wrote {write_launchpad_yaml(folder / 'my_launchpad.yaml', target)}")
-    print(f"wrote {write_fworker_yaml(folder / 'my_fworker.yaml')}")
+    files = [folder / "my_launchpad.yaml", folder / "my_fworker.yaml"]
+    present = [str(path) for path in files if path.exists()]
+    if present and not args.force:
+        print(f"error: {', '.join(present)} exist; pass --force to overwrite", file=sys.stderr)
+        return 2
+    print(f"wrote {write_launchpad_yaml(files[0], target)} (mode 600: it holds how to log in)")
+    print(f"wrote {write_fworker_yaml(files[1])}")
     if uses_embedded(args):
         print("database: the embedded SecantusDB; start it with `perovflow db start`")
     return 0
@@ -78,6 +106,14 @@ def add_parsers(commands: Any) -> None:
     db.add_argument("action", choices=["start", "stop", "status"])
     db.add_argument("--port", type=int, default=server.DEFAULT_PORT)
     db.add_argument("--storage", help=f"data folder (default {server.default_storage()})")
+    db.add_argument("--no-auth", action="store_true",
+                    help="start without authentication: anyone who reaches the port can run code as your "
+                         "workers (see docs/security.md)")
+    db.add_argument("--sync-on-commit", action="store_true",
+                    help="fsync at every commit: no acknowledged write is lost to a power cut (slower)")
+    db.add_argument("--tls-cert", help="server certificate (PEM) for TLS")
+    db.add_argument("--tls-key", help="its private key (PEM)")
+    db.add_argument("--tls-ca", help="CA certificate clients trust (default: --tls-cert, for a self-signed one)")
     db.set_defaults(func=cmd_db)
 
     hook_parser = commands.add_parser("hook", help="the start-up hook that fixes FireWorks in every process")
@@ -87,4 +123,5 @@ def add_parsers(commands: Any) -> None:
     init = commands.add_parser("init", help="write my_launchpad.yaml and my_fworker.yaml")
     add_target_options(init)
     init.add_argument("-d", "--dir", default=".", help="folder to write them in")
+    init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(func=cmd_init)

@@ -14,14 +14,21 @@
 4. Workflow locks that record their holder. FireWorks' ``WFLock`` sets ``locked: true``
    on the workflow and nothing else, so a worker SIGKILLed while holding it leaves every
    other worker waiting ``WFLOCK_EXPIRATION_SECS`` (300 s) and then failing. Our lock sets
-   ``locked_by`` ({host, pid, started}) in the same atomic update; a waiter on the same
+   ``locked_by`` ({host, pid, started, since}) in the same atomic update (and keeps it
+   when FireWorks replaces the workflow document under the lock); a waiter on the same
    host takes over a lock whose holder no longer runs at once, and ``perovflow run
-   --resume`` releases such locks before its workers start.
+   --resume`` releases such locks before its workers start; the watchdog releases a lock
+   held longer than a check-out or completion can take (``since``), on any host.
+5. A short ping. A running launch pings every ``PEROVFLOW_PING_SECS`` (20 s) instead of
+   FireWorks' 3,600 s, so the watchdog (:mod:`perovflow.fireworks.watchdog`) can tell a
+   dead worker within minutes. SIGTERM ends a worker through its ``finally`` blocks, so
+   it lets go of a lock it holds.
 """
 from __future__ import annotations
 
 import os
 import random
+import signal
 import socket
 import time
 from types import ModuleType
@@ -59,6 +66,25 @@ class IdAssignerCollection:
         return getattr(self._collection, item)
 
 
+class WorkflowsCollection:
+    """Wraps the ``workflows`` collection so that the lock's holder survives FireWorks'
+    ``_update_wf``, which replaces the whole workflow document under the lock and keeps
+    only ``locked: true``."""
+
+    def __init__(self, collection: Any):
+        self._collection = collection
+
+    def find_one_and_replace(self, filter, replacement, *args, **kwargs):
+        if isinstance(replacement, dict) and replacement.get("locked") and "locked_by" not in replacement:
+            current = self._collection.find_one(filter, {"locked_by": 1}) or {}
+            if "locked_by" in current:
+                replacement = {**replacement, "locked_by": current["locked_by"]}
+        return self._collection.find_one_and_replace(filter, replacement, *args, **kwargs)
+
+    def __getattr__(self, item):
+        return getattr(self._collection, item)
+
+
 def patch_launchpad(module: ModuleType) -> None:
     launchpad_cls = module.LaunchPad
     if getattr(launchpad_cls, _MARK, False):
@@ -69,6 +95,8 @@ def patch_launchpad(module: ModuleType) -> None:
         original_init(self, *args, **kwargs)
         if not isinstance(self.fw_id_assigner, IdAssignerCollection):
             self.fw_id_assigner = IdAssignerCollection(self.fw_id_assigner)
+        if not isinstance(self.workflows, WorkflowsCollection):
+            self.workflows = WorkflowsCollection(self.workflows)
 
     __init__.__wrapped__ = original_init
     launchpad_cls.__init__ = __init__
@@ -79,7 +107,8 @@ def patch_launchpad(module: ModuleType) -> None:
 def lock_holder() -> dict[str, Any]:
     """Who takes a workflow lock: this host and process (with its start time, so that a
     reused pid is not mistaken for the holder)."""
-    return {"host": socket.gethostname(), "pid": os.getpid(), "started": process_start_time(os.getpid())}
+    return {"host": socket.gethostname(), "pid": os.getpid(), "started": process_start_time(os.getpid()),
+            "since": time.time()}
 
 
 def holder_gone(holder: dict[str, Any] | None) -> bool:
@@ -99,10 +128,18 @@ def take_over_dead_lock(workflows: Any, fw_id: int, holder: dict[str, Any]) -> d
                                          {"$set": {"locked": True, "locked_by": holder}})
 
 
+_locks_held = 0  # workflow locks this process holds now (see exit_on_sigterm)
+
+
 def _recording_lock(wflock_cls: type) -> None:
     from fireworks.core.launchpad import LockedWorkflowError
 
     def __enter__(self):
+        global _locks_held
+        _acquire(self)
+        _locks_held += 1
+
+    def _acquire(self):
         holder = lock_holder()
         workflows = self.lp.workflows
         free = {"nodes": self.fw_id, "locked": {"$exists": False}}
@@ -129,10 +166,33 @@ def _recording_lock(wflock_cls: type) -> None:
                 acquired = workflows.find_one_and_update(free, {"$set": {"locked": True, "locked_by": holder}})
 
     def __exit__(self, exc_type, exc_val, exc_tb):
+        global _locks_held
         self.lp.workflows.find_one_and_update({"nodes": self.fw_id}, {"$unset": {"locked": True, "locked_by": True}})
+        _locks_held -= 1
 
     wflock_cls.__enter__ = __enter__
     wflock_cls.__exit__ = __exit__
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM (``perovflow run`` stopping its workers, a batch system at the wall time)
+    that meets a worker holding a workflow lock ends it through its ``finally`` blocks, so
+    the lock is released; Python's default would end it on the spot with the lock held.
+    Anywhere else SIGTERM ends it on the spot as before: an exception inside a running task
+    would make FireWorks mark the job FIZZLED instead of leaving it to be run again."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _exit_143)
+
+
+def _exit_143(signum, frame):
+    if _locks_held > 0:
+        raise SystemExit(128 + signum)
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def zopen_with_default_mode(original):
@@ -144,9 +204,13 @@ def zopen_with_default_mode(original):
 
 
 def patch_rocket(module: ModuleType) -> None:
+    from perovflow.fireworks.ping import ping_seconds
+
     if getattr(module, _MARK, False):
         return
     module.zopen = zopen_with_default_mode(module.zopen)
+    module.PING_TIME_SECS = ping_seconds()
+    exit_on_sigterm()
     setattr(module, _MARK, True)
 
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -105,20 +106,26 @@ def rerun_stranded(target: DatabaseTarget, campaign: str) -> list[int]:
     return stranded
 
 
-def release_stale_locks(target: DatabaseTarget, campaign: str) -> list[int]:
-    """Unlock the campaign's workflows whose lock holder no longer runs (or, from a FireWorks
-    without perovflow's fixes, names no holder: on a resume no worker of the campaign runs).
+def release_locks(lp, campaign: str | None, stale: Callable[[dict | None], bool]) -> list[int]:
+    """Unlock the workflows of ``campaign`` (of every perovflow campaign when None) whose lock
+    holder (``locked_by``, None from a FireWorks without perovflow's fixes) is ``stale``.
     Returns the first fw_id of each workflow released."""
-    lp = launchpad(target)
+    query = {"metadata.campaign": campaign} if campaign else {"metadata.perovflow": True}
     released = []
-    for doc in lp.workflows.find({"metadata.campaign": campaign, "locked": True}, {"nodes": 1, "locked_by": 1}):
+    for doc in lp.workflows.find({**query, "locked": True}, {"nodes": 1, "locked_by": 1}):
         holder = doc.get("locked_by")
-        if holder is None or holder_gone(holder):
+        if stale(holder):
             done = lp.workflows.update_one({"_id": doc["_id"], "locked": True, "locked_by": holder},
                                            {"$unset": {"locked": True, "locked_by": True}})
             if done.modified_count:
                 released.append(doc["nodes"][0])
     return released
+
+
+def release_stale_locks(target: DatabaseTarget, campaign: str) -> list[int]:
+    """On a resume: unlock the campaign's workflows whose lock holder no longer runs (or
+    names no holder: no worker of the campaign runs yet)."""
+    return release_locks(launchpad(target), campaign, lambda holder: holder is None or holder_gone(holder))
 
 
 def rerun_failed(target: DatabaseTarget, campaign: str) -> list[int]:
@@ -185,15 +192,18 @@ def stop_workers(workers: list[subprocess.Popen], timeout: float = 30.0) -> None
 
 
 def wait_for(workers: list[subprocess.Popen], db, campaign: str, progress=None,
-             poll: float = 2.0) -> list[int | None]:
+             poll: float = 2.0, watchdog: Callable[[], Any] | None = None) -> list[int | None]:
     """Wait until the campaign has no active job (seen twice in a row, so that jobs added
     by a finishing Firework are not missed) or a job it cannot finish without failed for
-    good, then stop the workers. Returns exit codes of workers that ended by themselves
-    (None for those stopped here)."""
+    good, then stop the workers. ``watchdog`` is called every poll (it reruns the jobs of
+    workers that died). Returns exit codes of workers that ended by themselves (None for
+    those stopped here)."""
     finished_polls = 0
     while any(w.poll() is None for w in workers):
         if progress is not None:
             progress()
+        if watchdog is not None:
+            watchdog()
         if any(row["blocking"] for row in failed_jobs(db, campaign)):
             break
         finished_polls = finished_polls + 1 if campaign_finished(db, campaign) else 0

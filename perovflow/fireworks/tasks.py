@@ -13,21 +13,34 @@ from perovflow.fireworks.builder import fwaction
 from perovflow.settings import CampaignSettings
 from perovflow.store.store import Store
 
-_STORES: dict[tuple[str, str, str], Store] = {}
+_STORES: dict[tuple, Store] = {}
 
 
-def store_for(fw_spec: dict[str, Any]) -> Store:
-    target = (fw_spec.get("_fw_env") or {}).get("perovflow_db") or fw_spec["_perovflow_db"]
+def store_for(fw_spec: dict[str, Any], lp=None) -> Store:
+    """The campaign's store, through the worker's own connection: its LaunchPad (from its
+    launchpad file, with its credentials), or the worker's ``env.perovflow_db`` ({uri,
+    database} or just {database}) from its ``my_fworker.yaml``. A Firework names only the
+    database, never how to log in."""
+    override = (fw_spec.get("_fw_env") or {}).get("perovflow_db") or {}
     campaign = fw_spec["campaign"]["name"]
-    key = (target["uri"], target["database"], campaign)
-    if key not in _STORES:  # one client per worker process, reused across Fireworks
-        _STORES[key] = Store.connect(target["uri"], target["database"], campaign)
+    if override.get("uri"):
+        key = (override["uri"], override["database"], campaign)
+        if key not in _STORES:  # one client per worker process, reused across Fireworks
+            _STORES[key] = Store.connect(override["uri"], override["database"], campaign)
+        return _STORES[key]
+    if lp is None:
+        raise RuntimeError("a perovflow Firework runs with its worker's LaunchPad (spec _add_launchpad_and_fw_id)")
+    database = override.get("database") or lp.db.name
+    key = (id(lp.connection), database, campaign)
+    if key not in _STORES:
+        db = lp.connection[database]
+        _STORES[key] = Store(db.with_options(codec_options=db.codec_options.with_options(tz_aware=True)), campaign)
     return _STORES[key]
 
 
-def context_for(fw_spec: dict[str, Any]) -> CampaignContext:
+def context_for(fw_spec: dict[str, Any], lp=None) -> CampaignContext:
     """The step's context: settings validated from the spec, the worker's store."""
-    return CampaignContext(CampaignSettings.from_dict(fw_spec["campaign"]), store_for(fw_spec))
+    return CampaignContext(CampaignSettings.from_dict(fw_spec["campaign"]), store_for(fw_spec, lp))
 
 
 class CampaignStepTask(FiretaskBase):
@@ -39,5 +52,6 @@ class CampaignStepTask(FiretaskBase):
     optional_params = ["args"]
 
     def run_task(self, fw_spec):
-        nxt = run_step(context_for(fw_spec), self["step"], dict(self.get("args") or {}))
-        return fwaction(nxt, fw_spec, type(self))
+        nxt = run_step(context_for(fw_spec, getattr(self, "launchpad", None)), self["step"],
+                       dict(self.get("args") or {}))
+        return fwaction(nxt, fw_spec, self)

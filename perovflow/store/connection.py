@@ -6,42 +6,80 @@ Order: an explicit ``--uri``; an explicit launchpad file; ``$PEROVFLOW_URI``;
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote_plus
+from typing import Any
 
 import yaml
 
-from perovflow.store import server
+from perovflow.files import write_text_atomic
+from perovflow.store import credentials, server
 
 DEFAULT_DATABASE = "perovflow"
 
 
 @dataclass(frozen=True)
 class DatabaseTarget:
+    """A database: its address, its name, and the MongoClient options that let a client in
+    (credentials, TLS). ``uri`` may hold a user's password (``--uri``, ``PEROVFLOW_URI``):
+    print :meth:`redacted_uri`, and put only :meth:`as_spec` (the name) into a job."""
+
     uri: str
     database: str = DEFAULT_DATABASE
+    options: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def as_spec(self) -> dict[str, str]:
-        return {"uri": self.uri, "database": self.database}
+        """What a Firework may hold: the database's name, never where or how to log in (a
+        worker takes that from its own launchpad file)."""
+        return {"database": self.database}
+
+    def client_options(self) -> dict[str, Any]:
+        return {"serverSelectionTimeoutMS": 20000, **self.options}
+
+    def client(self, **extra: Any):
+        from pymongo import MongoClient
+
+        return MongoClient(self.uri, **{**self.client_options(), **extra})
+
+    def redacted_uri(self) -> str:
+        return redact(self.uri)
 
     def launchpad_dict(self) -> dict:
         return {"host": self.uri, "name": self.database, "uri_mode": True,
-                "mongoclient_kwargs": {"serverSelectionTimeoutMS": 20000}}
+                "mongoclient_kwargs": self.client_options()}
+
+
+def redact(uri: str) -> str:
+    """``uri`` with its password replaced by ``***``."""
+    return re.sub(r"^(mongodb(?:\+srv)?://[^:/@]+:)[^@]*@", r"\1***@", uri)
 
 
 def from_launchpad_file(path: str | Path) -> DatabaseTarget:
+    """Every option of a FireWorks launchpad file is honoured: credentials, ``authsource``,
+    ``mongoclient_kwargs`` (TLS and the like) and ``uri_mode``."""
     data = yaml.safe_load(Path(path).read_text()) or {}
     name = data.get("name") or DEFAULT_DATABASE
     host = data.get("host") or "localhost"
+    options = dict(data.get("mongoclient_kwargs") or {})
     if data.get("uri_mode"):
-        return DatabaseTarget(uri=host, database=name)
-    credentials = ""
+        return DatabaseTarget(uri=host, database=name, options=options)
     if data.get("username"):
-        credentials = f"{quote_plus(data['username'])}:{quote_plus(str(data.get('password') or ''))}@"
+        options.update({"username": data["username"], "password": str(data.get("password") or ""),
+                        "authSource": data.get("authsource") or name})
     port = data.get("port") or 27017
-    query = f"?authSource={data.get('authsource') or name}" if credentials else ""
-    return DatabaseTarget(uri=f"mongodb://{credentials}{host}:{port}/{query}", database=name)
+    return DatabaseTarget(uri=f"mongodb://{host}:{port}/", database=name, options=options)
+
+
+def embedded_target(database: str = DEFAULT_DATABASE, storage: Path | None = None,
+                    state: server.ServerState | None = None) -> DatabaseTarget:
+    """The embedded server of ``storage`` (default: perovflow's own) with its credentials."""
+    state = state or server.status(storage)
+    if state is not None:
+        return DatabaseTarget(uri=state.uri, database=database, options=state.client_options())
+    stored = credentials.load(Path(storage or server.default_storage()).expanduser().resolve())
+    return DatabaseTarget(uri=f"mongodb://{server.DEFAULT_HOST}:{server.DEFAULT_PORT}", database=database,
+                          options=stored.client_options() if stored else {})
 
 
 def resolve(uri: str | None = None, launchpad_file: str | Path | None = None,
@@ -55,8 +93,7 @@ def resolve(uri: str | None = None, launchpad_file: str | Path | None = None,
                               database=database or os.environ.get("PEROVFLOW_DATABASE", DEFAULT_DATABASE))
     if Path("my_launchpad.yaml").exists():
         return from_launchpad_file("my_launchpad.yaml")
-    return DatabaseTarget(uri=f"mongodb://{server.DEFAULT_HOST}:{server.DEFAULT_PORT}",
-                          database=database or DEFAULT_DATABASE)
+    return embedded_target(database or DEFAULT_DATABASE)
 
 
 def launchpad(target: DatabaseTarget):
@@ -66,10 +103,11 @@ def launchpad(target: DatabaseTarget):
 
 
 def write_launchpad_yaml(path: str | Path, target: DatabaseTarget) -> Path:
+    """A launchpad file for ``lpad`` and ``rlaunch``; mode 600, as it may hold a password."""
     path = Path(path)
     data = target.launchpad_dict()
     data.update({"logdir": None, "strm_lvl": "INFO"})
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_text_atomic(path, yaml.safe_dump(data, sort_keys=False), mode=0o600)
     return path
 
 

@@ -12,12 +12,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from perovflow.files import write_text_atomic
 from perovflow.processes import process_alive, process_identity
+from perovflow.store import credentials
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 27027
@@ -40,10 +41,24 @@ class ServerState:
     # command line. None in state files written before they were recorded.
     started_at: int | None = None
     cmdline: list[str] | None = None
+    auth: bool = False  # clients log in with the credentials beside the storage folder
+    tls_ca: str | None = None  # clients use TLS and trust this certificate file
 
     @property
     def uri(self) -> str:
+        """The address, never a secret: credentials go to the client separately."""
         return f"mongodb://{self.host}:{self.port}"
+
+    def client_options(self) -> dict:
+        """MongoClient keyword options that let a client in: credentials and TLS."""
+        options: dict = {}
+        if self.auth:
+            stored = credentials.load(Path(self.storage))
+            if stored is not None:
+                options.update(stored.client_options())
+        if self.tls_ca:
+            options.update({"tls": True, "tlsCAFile": self.tls_ca})
+        return options
 
 
 _REQUIRED = {"pid": int, "host": str, "port": int, "storage": str}
@@ -72,34 +87,16 @@ def _parse_state(text: str) -> ServerState:
         raise ValueError(f"started_at is {started_at!r}, expected int")
     if cmdline is not None and not (isinstance(cmdline, list) and all(isinstance(a, str) for a in cmdline)):
         raise ValueError(f"cmdline is {cmdline!r}, expected a list of strings")
+    auth, tls_ca = data.get("auth", False), data.get("tls_ca")
+    if not isinstance(auth, bool) or not (tls_ca is None or isinstance(tls_ca, str)):
+        raise ValueError(f"auth is {auth!r} (expected true/false), tls_ca {tls_ca!r} (expected a path)")
     # keys a newer perovflow may add are ignored
     return ServerState(pid=data["pid"], host=data["host"], port=data["port"], storage=data["storage"],
-                       started_at=started_at, cmdline=cmdline)
+                       started_at=started_at, cmdline=cmdline, auth=auth, tls_ca=tls_ca)
 
 
 def _write_state(path: Path, state: ServerState) -> None:
-    """Write the state file atomically (temp file beside it, fsync, rename), mode 0600."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            json.dump(asdict(state), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # the rename itself survives a crash once the folder is synced
-        folder = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(folder)
-    except OSError:
-        pass
-    finally:
-        os.close(folder)
+    write_text_atomic(path, json.dumps(asdict(state)), mode=0o600)
 
 
 def _remove(path: Path, text: str) -> None:
@@ -208,15 +205,96 @@ def status(storage: Path | None = None) -> ServerState | None:
     return None
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The server's certificate and key (PEM); ``ca``: what clients trust (default: the
+    certificate itself, for a self-signed one)."""
+
+    cert: str
+    key: str
+    ca: str | None = None
+
+    def server_args(self) -> list[str]:
+        return ["--tls-cert-file", self.cert, "--tls-key-file", self.key] + (
+            ["--tls-ca-file", self.ca] if self.ca else [])
+
+
+def _private_folder(storage: Path) -> None:
+    """The storage folder and everything beside it are the user's only."""
+    storage.parent.mkdir(parents=True, exist_ok=True)
+    storage.mkdir(mode=0o700, exist_ok=True)
+    os.chmod(storage, 0o700)
+
+
+def _config_file(storage: Path) -> Path:
+    """An explicit (empty) configuration: with ``--config`` SecantusDB reads no
+    ``secantusd.toml`` from the working or home folder, where anyone could place one."""
+    path = storage.parent / f"{storage.name}.secantusd.toml"
+    if not path.exists() or path.read_text():
+        write_text_atomic(path, "", mode=0o600)
+    return path
+
+
+def _launch(arguments: list[str], host: str, port: int, log_path: Path, timeout: float,
+            cwd: Path | None = None) -> subprocess.Popen:
+    """Start ``secantusd-py`` and return once it accepts connections on ``port``."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
+        process = subprocess.Popen(
+            _server_command() + ["--host", host, "--port", str(port), "--log-level", "WARNING", *arguments],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd,
+            start_new_session=True,  # survives the command that started it
+        )
+    deadline = time.monotonic() + timeout
+    while not port_accepts(host, port):
+        if process.poll() is not None:
+            raise DatabaseServerError(f"secantusd-py exited with code {process.returncode}; see {log_path}")
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            raise DatabaseServerError(f"server did not accept connections in {timeout:.0f} s")
+        time.sleep(0.1)
+    return process
+
+
+def _end(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _provision(storage: Path, host: str, config: Path, log_path: Path, timeout: float,
+               stored: credentials.Credentials, cwd: Path | None) -> None:
+    """Create the user on a short-lived server without authentication on a random port."""
+    port = free_port(host)
+    process = _launch(["--config", str(config), "--storage-path", str(storage)], host, port, log_path, timeout,
+                      cwd)
+    try:
+        credentials.provision(f"mongodb://{host}:{port}", stored)
+    finally:
+        _end(process)
+
+
 def start(
     port: int = DEFAULT_PORT,
     storage: Path | None = None,
     host: str = DEFAULT_HOST,
     timeout: float = 60.0,
+    auth: bool = True,
+    sync_on_commit: bool = False,
+    tls: TlsFiles | None = None,
+    cwd: Path | None = None,
 ) -> tuple[ServerState, bool]:
     """Start the server (or find it running); returns (state, started_now).
 
-    Returns only once the server accepts connections.
+    ``auth``: clients must log in (the user and its password are made on the first start
+    of a storage folder, see :mod:`perovflow.store.credentials`); ``sync_on_commit``: the
+    log is fsynced at every commit, so a power loss loses no acknowledged write; ``cwd``:
+    the folder the server runs in (the caller's by default). Returns only once the server
+    accepts connections.
     """
     storage = Path(storage or default_storage()).expanduser().resolve()
     running = _load(storage)
@@ -231,38 +309,41 @@ def start(
                 f"the server for {storage} (pid {running.pid}) runs but does not answer on port "
                 f"{running.port}; wait for it or stop it with `perovflow db stop`"
             )
+        if auth and not running.auth:
+            _note(f"the server for {storage} runs without authentication; restart it with "
+                  "`perovflow db stop` and `perovflow db start` to require a password")
         return running, False
     if port_accepts(host, port):
         raise DatabaseServerError(
             f"port {port} on {host} is already taken by another program; choose --port"
         )
-    storage.mkdir(parents=True, exist_ok=True)
+    new_storage = not storage.exists() or not any(storage.iterdir())
+    _private_folder(storage)
+    config = _config_file(storage)
     log_path = storage.parent / f"{storage.name}.secantusd.log"
-    command = _server_command() + [
-        "--host", host, "--port", str(port), "--storage-path", str(storage),
-        "--log-level", "WARNING",
-    ]
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # survives the command that started it
-        )
-    deadline = time.monotonic() + timeout
-    while not port_accepts(host, port):
-        if process.poll() is not None:
-            raise DatabaseServerError(
-                f"secantusd-py exited with code {process.returncode}; see {log_path}"
-            )
-        if time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            raise DatabaseServerError(f"server did not accept connections in {timeout:.0f} s")
-        time.sleep(0.1)
+    arguments = ["--config", str(config), "--storage-path", str(storage)]
+    arguments += ["--sync-on-commit"] if sync_on_commit else []
+    arguments += tls.server_args() if tls else []
+    tls_ca = (tls.ca or tls.cert) if tls else None
+    stored = None
+    if auth:
+        stored = credentials.load(storage)
+        if stored is None or new_storage:
+            stored = stored or credentials.create(storage)
+            _provision(storage, host, config, log_path, timeout, stored, cwd)
+        arguments.append("--auth")
+    process = _launch(arguments, host, port, log_path, timeout, cwd)
+    tls_options = {"tls": True, "tlsCAFile": tls_ca} if tls_ca else {}
+    if stored is not None and not credentials.accepted(f"mongodb://{host}:{port}", stored, tls_options):
+        # the storage was replaced (a restore into a wiped folder): its users are not ours
+        _end(process)
+        _provision(storage, host, config, log_path, timeout, stored, cwd)
+        process = _launch(arguments, host, port, log_path, timeout, cwd)
     identity = process_identity(process.pid)  # read after exec: the port answers
     if identity is None or process.poll() is not None:
         raise DatabaseServerError(f"secantusd-py exited right after it started; see {log_path}")
     state = ServerState(pid=process.pid, host=host, port=port, storage=str(storage),
-                        started_at=identity[0], cmdline=identity[1])
+                        started_at=identity[0], cmdline=identity[1], auth=auth, tls_ca=tls_ca)
     _write_state(_state_path(storage), state)
     return state, True
 

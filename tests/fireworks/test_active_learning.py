@@ -19,6 +19,7 @@ from perovflow.store.connection import DatabaseTarget, launchpad
 from perovflow.store.store import Store
 from tests.campaign.helpers import ACTIVE, active_campaign, small_campaign
 from tests.campaign.invariants import check_active_learning_invariants
+from tests.conftest import uri_with_credentials
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -47,6 +48,18 @@ def test_stage1_stage2_and_pruning_with_dynamic_fireworks(target, tmp_path):
     assert names["AL"] == 3 and names["refit"] == 3 and names["prune"] == 1, names
     assert not any("AL iteration" in fw["name"] for fw in fireworks if fw["fw_id"] in submitted)
 
+    # each stage is a workflow of its own, added by a completed Firework of an earlier one
+    workflows = list(db.workflows.find({"metadata.campaign": "al"}))
+    assert len(workflows) >= 8
+    for workflow in workflows:
+        parent = workflow["metadata"].get("perovflow_parent")
+        if parent is None:
+            assert set(workflow["nodes"]) == submitted
+            continue
+        assert parent not in workflow["nodes"]
+        assert db.fireworks.find_one({"fw_id": parent})["state"] == "COMPLETED"
+    assert max(len(w["nodes"]) for w in workflows) < len(fireworks) / 2
+
     records = check_active_learning_invariants(store, campaign, ACTIVE)
     relax_fws = {fw["spec"]["_tasks"][0]["args"]["key"]: fw for fw in added if "DFT relax" in fw["name"]}
     for iteration in (1, 2, 3):
@@ -60,12 +73,12 @@ def test_stage1_stage2_and_pruning_with_dynamic_fireworks(target, tmp_path):
 def test_resume_after_stopping_workers_and_database(tmp_path):
     storage = tmp_path / "db"
     state, _ = server.start(port=server.free_port(), storage=storage)
-    target = DatabaseTarget(uri=state.uri, database="resume")
+    target = DatabaseTarget(uri=uri_with_credentials(state), database="resume")
     try:
         campaign = active_campaign("resumed")
         submit(campaign, target)
         workers = start_workers(2, target, tmp_path / "first")
-        client = MongoClient(state.uri)
+        client = MongoClient(target.uri)
         db = client.resume
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and not db.trajectories.count_documents(
@@ -80,11 +93,11 @@ def test_resume_after_stopping_workers_and_database(tmp_path):
 
         state, _ = server.start(port=state.port, storage=storage)
         out = subprocess.run([str(BIN / "perovflow"), "run", str(_campaign_file(tmp_path, campaign)), "--resume",
-                              "--uri", state.uri, "--database", "resume", "--workers", "2", "--quiet",
+                              "--uri", target.uri, "--database", "resume", "--workers", "2", "--quiet",
                               "--run-dir", str(tmp_path / "second")],
                              capture_output=True, text=True, timeout=900)
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-        client = MongoClient(state.uri)
+        client = MongoClient(target.uri)
         db = client.resume
         assert campaign_finished(db, "resumed")
         assert Counter(fw["state"] for fw in db.fireworks.find({}, {"state": 1})).keys() == {"COMPLETED"}

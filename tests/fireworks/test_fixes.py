@@ -103,3 +103,46 @@ def test_concurrent_launch_ids_are_unique(target):
         ids = sum(pool.map(_launch_ids, [(target.uri, target.database, 150)] * 4), [])
     assert len(ids) == 600
     assert len(set(ids)) == 600
+
+
+def test_the_lock_holder_survives_a_workflow_refresh_under_the_lock(target):
+    """FireWorks replaces the workflow document while it holds the lock (``_update_wf``);
+    the holder must still be recorded then, or a worker killed at that moment leaves a lock
+    that nobody can tell from a live one."""
+    from fireworks.core.launchpad import WFLock
+
+    lp = launchpad(target)
+    lp.reset("", require_password=False)
+    fw_id = min(lp.add_wf(Workflow([Firework(PyTask(func="time.sleep", args=[0]))])).values())
+    with WFLock(lp, fw_id):  # what _refresh_wf does inside its lock
+        lp._update_wf(lp.get_wf_by_fw_id_lzyfw(fw_id), [fw_id])
+        holder = lp.workflows.find_one({"nodes": fw_id})["locked_by"]
+        assert holder["pid"] == __import__("os").getpid() and holder["since"] > 0
+    assert "locked_by" not in lp.workflows.find_one({"nodes": fw_id})
+
+
+HOLD_UNTIL_TERM = """
+import sys, time
+import fireworks.core.rocket  # what an rlaunch worker loads
+from fireworks.core.launchpad import WFLock
+from perovflow.store.connection import DatabaseTarget, launchpad
+lp = launchpad(DatabaseTarget(uri=sys.argv[1], database=sys.argv[2]))
+with WFLock(lp, int(sys.argv[3])):
+    print("locked", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_worker_stopped_with_sigterm_lets_go_of_its_lock(target):
+    import signal
+
+    lp = launchpad(target)
+    lp.reset("", require_password=False)
+    fw_id = min(lp.add_wf(Workflow([Firework(PyTask(func="time.sleep", args=[0]))])).values())
+    holder = subprocess.Popen([str(BIN / "python"), "-c", HOLD_UNTIL_TERM, target.uri, target.database, str(fw_id)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    assert lp.workflows.find_one({"nodes": fw_id})["locked"] is True
+    holder.send_signal(signal.SIGTERM)
+    assert holder.wait(timeout=30) == 128 + signal.SIGTERM
+    assert "locked" not in lp.workflows.find_one({"nodes": fw_id})

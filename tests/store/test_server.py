@@ -78,7 +78,7 @@ def test_status_reports_a_reused_pid_as_stale(storage, stranger, capsys):
 
 
 def test_real_server_records_its_identity_and_stops(storage):
-    state, started = server.start(port=server.free_port(), storage=storage)
+    state, started = server.start(port=server.free_port(), storage=storage, auth=False)
     try:
         assert started
         assert state.started_at == _proc_start_time(state.pid)
@@ -119,7 +119,7 @@ def test_status_and_stop_ignore_a_corrupt_state_file(storage, capsys, text):
 def test_start_replaces_a_corrupt_state_file_with_a_fresh_server(storage, capsys):
     path = _state_file(storage)
     path.write_text(CORRUPT["truncated"])
-    state, started = server.start(port=server.free_port(), storage=storage)
+    state, started = server.start(port=server.free_port(), storage=storage, auth=False)
     try:
         assert started and server.port_accepts(state.host, state.port)
         assert f"ignored a corrupt state file {path}" in capsys.readouterr().err
@@ -134,8 +134,9 @@ def test_state_file_is_written_atomically_and_private(storage):
         path = _state_file(storage)
         assert json.loads(path.read_text())["pid"] == state.pid
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        beside = sorted(p.name for p in storage.parent.iterdir())
-        assert beside == ["db", "db.perovflow-db.json", "db.secantusd.log"], beside
+        beside = {p.name: stat.S_IMODE(p.stat().st_mode) for p in storage.parent.iterdir()}
+        assert beside == {"db": 0o700, "db.perovflow-db.json": 0o600, "db.secantusd.log": 0o600,
+                          "db.credentials.json": 0o600, "db.secantusd.toml": 0o600}, beside
     finally:
         server.stop(storage)
 
@@ -145,7 +146,7 @@ def test_start_after_a_dead_pid_starts_fresh_with_one_line(storage, capsys):
     gone.wait()
     port = server.free_port()
     path = _write(storage, pid=gone.pid, host="127.0.0.1", port=port, storage=str(storage))
-    state, started = server.start(port=port, storage=storage)
+    state, started = server.start(port=port, storage=storage, auth=False)
     try:
         assert started and state.pid != gone.pid and server.port_accepts(state.host, port)
         err = capsys.readouterr().err
@@ -158,7 +159,7 @@ def test_start_after_a_dead_pid_starts_fresh_with_one_line(storage, capsys):
 def test_state_file_from_before_identity_still_stops_its_server(storage):
     """Old state files lack started_at/cmdline: the pid is signalled only when its command
     line is secantusd's for this storage folder."""
-    state, _ = server.start(port=server.free_port(), storage=storage)
+    state, _ = server.start(port=server.free_port(), storage=storage, auth=False)
     _write(storage, pid=state.pid, host=state.host, port=state.port, storage=state.storage)
     assert server.status(storage).pid == state.pid
     assert server.stop(storage).pid == state.pid
