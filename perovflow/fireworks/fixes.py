@@ -1,4 +1,4 @@
-"""Fixes applied to FireWorks (and torch) when they are imported; see :mod:`perovflow.fireworks.hook`.
+"""Fixes applied to FireWorks when it is imported; see :mod:`perovflow.fireworks.hook`.
 
 1. Unique ids under concurrency. FireWorks hands out fw_ids and launch_ids with
    ``find_one_and_update({}, {"$inc": ...})`` and reads the *before* document.
@@ -9,14 +9,16 @@
 2. Offline mode. monty >= 2026 requires ``zopen(path, mode)``; FireWorks 2.1.4 calls
    ``zopen(path)`` in ``rocket.py``. We give its module a ``zopen`` whose mode
    defaults to text reading, as older monty did.
-3. torch uses ``PEROVFLOW_TORCH_THREADS`` threads (default 1): two threads on this
-   kind of 2-core machine were 30x slower.
-4. Workflow locks that record their holder. FireWorks' ``WFLock`` sets ``locked: true``
+3. Workflow locks that record their holder. FireWorks' ``WFLock`` sets ``locked: true``
    on the workflow and nothing else, so a worker SIGKILLed while holding it leaves every
    other worker waiting ``WFLOCK_EXPIRATION_SECS`` (300 s) and then failing. Our lock sets
    ``locked_by`` ({host, pid, started}) in the same atomic update; a waiter on the same
    host takes over a lock whose holder no longer runs at once, and ``perovflow run
    --resume`` releases such locks before its workers start.
+
+They were read against and tested on :data:`CHECKED_FIREWORKS_VERSIONS`; on another release
+each is applied only when its ``misfit`` check finds what it wraps (see
+:mod:`perovflow.fireworks.patching`).
 """
 from __future__ import annotations
 
@@ -27,7 +29,11 @@ import time
 from types import ModuleType
 from typing import Any
 
+from perovflow.fireworks.patching import Changes, Fix
 from perovflow.processes import process_alive, process_start_time
+
+# the one place that says which FireWorks releases the fixes below were checked against
+CHECKED_FIREWORKS_VERSIONS = ("2.1.4",)
 
 _MARK = "_perovflow_patched"
 
@@ -59,7 +65,29 @@ class IdAssignerCollection:
         return getattr(self._collection, item)
 
 
-def patch_launchpad(module: ModuleType) -> None:
+def _uses(function: Any, *names: str) -> bool:
+    """``function``'s code reads or sets every attribute in ``names``."""
+    code = getattr(getattr(function, "__wrapped__", function), "__code__", None)
+    return code is not None and set(names) <= set(code.co_names)
+
+
+def launchpad_misfit(module: ModuleType) -> str | None:
+    launchpad_cls, lock_cls = getattr(module, "LaunchPad", None), getattr(module, "WFLock", None)
+    if not isinstance(launchpad_cls, type):
+        return "no LaunchPad class"
+    if not _uses(launchpad_cls.__init__, "fw_id_assigner", "workflows", "m_logger"):
+        return "LaunchPad() sets no fw_id_assigner, workflows and m_logger"
+    for method in ("get_new_fw_id", "get_new_launch_id"):
+        if not _uses(getattr(launchpad_cls, method, None), "fw_id_assigner", "find_one_and_update"):
+            return f"LaunchPad.{method} does not call fw_id_assigner.find_one_and_update"
+    if not isinstance(lock_cls, type) or not _uses(lock_cls.__init__, "lp", "fw_id", "expire_secs", "kill"):
+        return "no WFLock(lp, fw_id, expire_secs, kill)"
+    if not isinstance(getattr(module, "LockedWorkflowError", None), type):
+        return "no LockedWorkflowError"
+    return None
+
+
+def patch_launchpad(module: ModuleType, changes: Changes) -> None:
     launchpad_cls = module.LaunchPad
     if getattr(launchpad_cls, _MARK, False):
         return
@@ -67,13 +95,14 @@ def patch_launchpad(module: ModuleType) -> None:
 
     def __init__(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        if not isinstance(self.fw_id_assigner, IdAssignerCollection):
-            self.fw_id_assigner = IdAssignerCollection(self.fw_id_assigner)
+        assigner = getattr(self, "fw_id_assigner", None)
+        if assigner is not None and not isinstance(assigner, IdAssignerCollection):
+            self.fw_id_assigner = IdAssignerCollection(assigner)
 
     __init__.__wrapped__ = original_init
-    launchpad_cls.__init__ = __init__
-    setattr(launchpad_cls, _MARK, True)
-    _recording_lock(module.WFLock)
+    changes.set(launchpad_cls, "__init__", __init__)
+    _recording_lock(module.WFLock, module.LockedWorkflowError, changes)
+    changes.set(launchpad_cls, _MARK, True)
 
 
 def lock_holder() -> dict[str, Any]:
@@ -99,9 +128,7 @@ def take_over_dead_lock(workflows: Any, fw_id: int, holder: dict[str, Any]) -> d
                                          {"$set": {"locked": True, "locked_by": holder}})
 
 
-def _recording_lock(wflock_cls: type) -> None:
-    from fireworks.core.launchpad import LockedWorkflowError
-
+def _recording_lock(wflock_cls: type, locked_error: type, changes: Changes) -> None:
     def __enter__(self):
         holder = lock_holder()
         workflows = self.lp.workflows
@@ -121,7 +148,7 @@ def _recording_lock(wflock_cls: type) -> None:
                 if workflows.find_one({"nodes": self.fw_id}) is None:
                     raise ValueError(f"Could not find workflow in database: {self.fw_id}")
                 if not self.kill:
-                    raise LockedWorkflowError(f"Could not get workflow - LOCKED: {self.fw_id}")
+                    raise locked_error(f"Could not get workflow - LOCKED: {self.fw_id}")
                 self.lp.m_logger.warning(f"FORCIBLY ACQUIRING LOCK, WF: {self.fw_id}")
                 acquired = workflows.find_one_and_update({"nodes": self.fw_id},
                                                          {"$set": {"locked": True, "locked_by": holder}})
@@ -131,8 +158,8 @@ def _recording_lock(wflock_cls: type) -> None:
     def __exit__(self, exc_type, exc_val, exc_tb):
         self.lp.workflows.find_one_and_update({"nodes": self.fw_id}, {"$unset": {"locked": True, "locked_by": True}})
 
-    wflock_cls.__enter__ = __enter__
-    wflock_cls.__exit__ = __exit__
+    changes.set(wflock_cls, "__enter__", __enter__)
+    changes.set(wflock_cls, "__exit__", __exit__)
 
 
 def zopen_with_default_mode(original):
@@ -143,14 +170,21 @@ def zopen_with_default_mode(original):
     return zopen
 
 
-def patch_rocket(module: ModuleType) -> None:
+def rocket_misfit(module: ModuleType) -> str | None:
+    return None if callable(getattr(module, "zopen", None)) else "no zopen in fireworks.core.rocket"
+
+
+def patch_rocket(module: ModuleType, changes: Changes) -> None:
     if getattr(module, _MARK, False):
         return
-    module.zopen = zopen_with_default_mode(module.zopen)
-    setattr(module, _MARK, True)
+    changes.set(module, "zopen", zopen_with_default_mode(module.zopen))
+    changes.set(module, _MARK, True)
 
 
-def limit_torch_threads(torch_module: ModuleType) -> None:
-    threads = int(os.environ.get("PEROVFLOW_TORCH_THREADS", "1"))
-    if threads > 0 and torch_module.get_num_threads() != threads:
-        torch_module.set_num_threads(threads)
+FIXES = (
+    Fix("unique ids and recorded lock holders", "fireworks.core.launchpad", launchpad_misfit, patch_launchpad,
+        without="racing workers can get the same launch id on SecantusDB, and a killed worker's workflow lock "
+                "blocks the others for WFLOCK_EXPIRATION_SECS"),
+    Fix("offline zopen", "fireworks.core.rocket", rocket_misfit, patch_rocket,
+        without="offline launches (rlaunch --offline) fail with monty >= 2026"),
+)
