@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,20 @@ def ensure_database(args: argparse.Namespace) -> None:
             print(f"started the embedded database at {state.uri} (storage {state.storage})")
 
 
+def install_hook_or_warn() -> None:
+    """``db start`` and ``init`` install the start-up hook on the way; where site-packages is
+    read-only they go on without it."""
+    try:
+        hook.install()
+    except OSError as exc:
+        print(f"warning: start-up hook not installed ({hook.pth_path()}: {exc.strerror or exc}): {hook.NOT_INSTALLED}",
+              file=sys.stderr)
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     storage = Path(args.storage).expanduser() if args.storage else None
     if args.action == "start":
-        hook.install()
+        install_hook_or_warn()
         state, started = server.start(port=args.port, storage=storage)
         print(f"{'started' if started else 'already running'}: SecantusDB pid {state.pid} at "
               f"{state.uri} (storage {state.storage})")
@@ -54,15 +65,23 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
-    if args.action == "install":
-        print(f"start-up hook written: {hook.install()}")
-        return 0
-    print(f"installed: {hook.pth_path()}" if hook.is_installed() else "not installed")
+    path = hook.pth_path()
+    try:
+        if args.action == "install":
+            print(f"start-up hook written: {hook.install()}")
+            return 0
+        if args.action == "uninstall":
+            print(f"start-up hook removed: {path}" if hook.uninstall() else f"not installed: {path} does not exist")
+            return 0
+    except OSError as exc:
+        print(f"error: cannot {args.action} the start-up hook {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"installed: {path}" if hook.is_installed() else "not installed")
     return 0 if hook.is_installed() else 3
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    hook.install()
+    install_hook_or_warn()
     target = target_of(args)
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -80,8 +99,9 @@ def add_parsers(commands: Any) -> None:
     db.add_argument("--storage", help=f"data folder (default {server.default_storage()})")
     db.set_defaults(func=cmd_db)
 
-    hook_parser = commands.add_parser("hook", help="the start-up hook that fixes FireWorks in every process")
-    hook_parser.add_argument("action", choices=["install", "status"])
+    hook_parser = commands.add_parser("hook", help="the start-up hook: FireWorks fixes in every process, "
+                                      "thread and BLAS settings in perovflow's own")
+    hook_parser.add_argument("action", choices=["install", "uninstall", "status"])
     hook_parser.set_defaults(func=cmd_hook)
 
     init = commands.add_parser("init", help="write my_launchpad.yaml and my_fworker.yaml")
