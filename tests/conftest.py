@@ -12,7 +12,7 @@ import uuid
 import pytest
 from pymongo import MongoClient
 
-import perovflow  # noqa: F401  (BLAS/torch settings and FireWorks fixes before anything loads)
+import perovflow  # noqa: F401  (FireWorks fixes; the imports below make this a perovflow process)
 from perovflow.store import server
 from perovflow.store.connection import DatabaseTarget
 

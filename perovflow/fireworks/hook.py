@@ -32,8 +32,9 @@ PTH_LINE = (
     "import importlib.util as _u; "
     "_u.find_spec('perovflow') and __import__('perovflow.fireworks.hook').fireworks.hook.activate()\n"
 )
-NOT_INSTALLED = ("plain rlaunch, lpad and qlaunch run without perovflow's FireWorks fixes (racing workers can "
-                 "share a launch id on SecantusDB); run `perovflow hook install` where site-packages is writable")
+NOT_INSTALLED = ("rlaunch (also the workers of `perovflow run`), lpad and qlaunch run without perovflow's FireWorks "
+                 "fixes (racing workers can share a launch id on SecantusDB); run `perovflow hook install` where "
+                 "site-packages is writable")
 
 _FIREWORKS_MODULES = ("fireworks.core.launchpad", "fireworks.core.rocket")
 _WATCHED = (*_FIREWORKS_MODULES, "torch")

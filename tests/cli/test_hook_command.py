@@ -48,7 +48,7 @@ def test_db_start_goes_on_without_the_hook_where_it_cannot_be_written(unwritable
     assert "started: SecantusDB pid 4242" in out
     assert len(err.splitlines()) == 1, err
     assert err.startswith(f"warning: start-up hook not installed ({unwritable_site_packages}: ")
-    assert "plain rlaunch, lpad and qlaunch run without perovflow's FireWorks fixes" in err
+    assert "rlaunch (also the workers of `perovflow run`), lpad and qlaunch run without perovflow's FireWorks fixes" in err
 
 
 def test_init_goes_on_without_the_hook_where_it_cannot_be_written(unwritable_site_packages, monkeypatch,
