@@ -9,7 +9,8 @@ from perovflow.fireworks.hook import activate as _activate
 
 __version__ = "0.1.0"
 
-# Every entry point (perovflow, lpad, rlaunch, tests) must set the BLAS core type and the
-# FireWorks id fix before numpy or FireWorks load; doing it at package import covers the
-# processes that import perovflow first, the .pth hook covers the rest.
+# Where the start-up hook is not installed (a read-only site-packages), importing perovflow
+# still fixes FireWorks and, in perovflow's own processes, sets the BLAS and torch defaults
+# before numpy and torch load. Importing this package alone does not make a process
+# perovflow's (the hook imports it everywhere); importing any perovflow module does.
 _activate()

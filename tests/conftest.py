@@ -13,7 +13,7 @@ from urllib.parse import quote_plus
 import pytest
 from pymongo import MongoClient
 
-import perovflow  # noqa: F401  (BLAS/torch settings and FireWorks fixes before anything loads)
+import perovflow  # noqa: F401  (FireWorks fixes; the imports below make this a perovflow process)
 from perovflow.store import server
 from perovflow.store.connection import DatabaseTarget
 

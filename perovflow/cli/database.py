@@ -54,10 +54,20 @@ def _describe(state: server.ServerState) -> str:
     return f"SecantusDB pid {state.pid} at {state.uri} (storage {state.storage}; {security})"
 
 
+def install_hook_or_warn() -> None:
+    """``db start`` and ``init`` install the start-up hook on the way; where site-packages is
+    read-only they go on without it."""
+    try:
+        hook.install()
+    except OSError as exc:
+        print(f"warning: start-up hook not installed ({hook.pth_path()}: {exc.strerror or exc}): {hook.NOT_INSTALLED}",
+              file=sys.stderr)
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     storage = Path(args.storage).expanduser() if args.storage else None
     if args.action == "start":
-        hook.install()
+        install_hook_or_warn()
         state, started = server.start(port=args.port, storage=storage, auth=not args.no_auth,
                                       sync_on_commit=args.sync_on_commit, tls=_tls(args))
         print(f"{'started' if started else 'already running'}: {_describe(state)}")
@@ -77,15 +87,23 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 def cmd_hook(args: argparse.Namespace) -> int:
-    if args.action == "install":
-        print(f"start-up hook written: {hook.install()}")
-        return 0
-    print(f"installed: {hook.pth_path()}" if hook.is_installed() else "not installed")
+    path = hook.pth_path()
+    try:
+        if args.action == "install":
+            print(f"start-up hook written: {hook.install()}")
+            return 0
+        if args.action == "uninstall":
+            print(f"start-up hook removed: {path}" if hook.uninstall() else f"not installed: {path} does not exist")
+            return 0
+    except OSError as exc:
+        print(f"error: cannot {args.action} the start-up hook {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    print(f"installed: {path}" if hook.is_installed() else "not installed")
     return 0 if hook.is_installed() else 3
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    hook.install()
+    install_hook_or_warn()
     target = target_of(args)
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -116,8 +134,9 @@ def add_parsers(commands: Any) -> None:
     db.add_argument("--tls-ca", help="CA certificate clients trust (default: --tls-cert, for a self-signed one)")
     db.set_defaults(func=cmd_db)
 
-    hook_parser = commands.add_parser("hook", help="the start-up hook that fixes FireWorks in every process")
-    hook_parser.add_argument("action", choices=["install", "status"])
+    hook_parser = commands.add_parser("hook", help="the start-up hook: FireWorks fixes in every process, "
+                                      "thread and BLAS settings in perovflow's own")
+    hook_parser.add_argument("action", choices=["install", "uninstall", "status"])
     hook_parser.set_defaults(func=cmd_hook)
 
     init = commands.add_parser("init", help="write my_launchpad.yaml and my_fworker.yaml")

@@ -1,4 +1,4 @@
-"""Fixes applied to FireWorks (and torch) when they are imported; see :mod:`perovflow.fireworks.hook`.
+"""Fixes applied to FireWorks when it is imported; see :mod:`perovflow.fireworks.hook`.
 
 1. Unique ids under concurrency. FireWorks hands out fw_ids and launch_ids with
    ``find_one_and_update({}, {"$inc": ...})`` and reads the *before* document.
@@ -9,9 +9,7 @@
 2. Offline mode. monty >= 2026 requires ``zopen(path, mode)``; FireWorks 2.1.4 calls
    ``zopen(path)`` in ``rocket.py``. We give its module a ``zopen`` whose mode
    defaults to text reading, as older monty did.
-3. torch uses ``PEROVFLOW_TORCH_THREADS`` threads (default 1): two threads on this
-   kind of 2-core machine were 30x slower.
-4. Workflow locks that record their holder. FireWorks' ``WFLock`` sets ``locked: true``
+3. Workflow locks that record their holder. FireWorks' ``WFLock`` sets ``locked: true``
    on the workflow and nothing else, so a worker SIGKILLed while holding it leaves every
    other worker waiting ``WFLOCK_EXPIRATION_SECS`` (300 s) and then failing. Our lock sets
    ``locked_by`` ({host, pid, started, since}) in the same atomic update (and keeps it
@@ -19,10 +17,14 @@
    host takes over a lock whose holder no longer runs at once, and ``perovflow run
    --resume`` releases such locks before its workers start; the watchdog releases a lock
    held longer than a check-out or completion can take (``since``), on any host.
-5. A short ping. A running launch pings every ``PEROVFLOW_PING_SECS`` (20 s) instead of
+4. A short ping. A running launch pings every ``PEROVFLOW_PING_SECS`` (20 s) instead of
    FireWorks' 3,600 s, so the watchdog (:mod:`perovflow.fireworks.watchdog`) can tell a
-   dead worker within minutes. SIGTERM ends a worker through its ``finally`` blocks, so
-   it lets go of a lock it holds.
+   dead worker within minutes. SIGTERM to a worker that holds a lock ends it through its
+   ``finally`` blocks, so it lets go of the lock.
+
+They were read against and tested on :data:`CHECKED_FIREWORKS_VERSIONS`; on another release
+each is applied only when its ``misfit`` check finds what it wraps (see
+:mod:`perovflow.fireworks.patching`).
 """
 from __future__ import annotations
 
@@ -34,7 +36,11 @@ import time
 from types import ModuleType
 from typing import Any
 
+from perovflow.fireworks.patching import Changes, Fix
 from perovflow.processes import process_alive, process_start_time
+
+# the one place that says which FireWorks releases the fixes below were checked against
+CHECKED_FIREWORKS_VERSIONS = ("2.1.4",)
 
 _MARK = "_perovflow_patched"
 
@@ -85,7 +91,29 @@ class WorkflowsCollection:
         return getattr(self._collection, item)
 
 
-def patch_launchpad(module: ModuleType) -> None:
+def _uses(function: Any, *names: str) -> bool:
+    """``function``'s code reads or sets every attribute in ``names``."""
+    code = getattr(getattr(function, "__wrapped__", function), "__code__", None)
+    return code is not None and set(names) <= set(code.co_names)
+
+
+def launchpad_misfit(module: ModuleType) -> str | None:
+    launchpad_cls, lock_cls = getattr(module, "LaunchPad", None), getattr(module, "WFLock", None)
+    if not isinstance(launchpad_cls, type):
+        return "no LaunchPad class"
+    if not _uses(launchpad_cls.__init__, "fw_id_assigner", "workflows", "m_logger"):
+        return "LaunchPad() sets no fw_id_assigner, workflows and m_logger"
+    for method in ("get_new_fw_id", "get_new_launch_id"):
+        if not _uses(getattr(launchpad_cls, method, None), "fw_id_assigner", "find_one_and_update"):
+            return f"LaunchPad.{method} does not call fw_id_assigner.find_one_and_update"
+    if not isinstance(lock_cls, type) or not _uses(lock_cls.__init__, "lp", "fw_id", "expire_secs", "kill"):
+        return "no WFLock(lp, fw_id, expire_secs, kill)"
+    if not isinstance(getattr(module, "LockedWorkflowError", None), type):
+        return "no LockedWorkflowError"
+    return None
+
+
+def patch_launchpad(module: ModuleType, changes: Changes) -> None:
     launchpad_cls = module.LaunchPad
     if getattr(launchpad_cls, _MARK, False):
         return
@@ -93,15 +121,17 @@ def patch_launchpad(module: ModuleType) -> None:
 
     def __init__(self, *args, **kwargs):
         original_init(self, *args, **kwargs)
-        if not isinstance(self.fw_id_assigner, IdAssignerCollection):
-            self.fw_id_assigner = IdAssignerCollection(self.fw_id_assigner)
-        if not isinstance(self.workflows, WorkflowsCollection):
-            self.workflows = WorkflowsCollection(self.workflows)
+        assigner = getattr(self, "fw_id_assigner", None)
+        if assigner is not None and not isinstance(assigner, IdAssignerCollection):
+            self.fw_id_assigner = IdAssignerCollection(assigner)
+        workflows = getattr(self, "workflows", None)
+        if workflows is not None and not isinstance(workflows, WorkflowsCollection):
+            self.workflows = WorkflowsCollection(workflows)
 
     __init__.__wrapped__ = original_init
-    launchpad_cls.__init__ = __init__
-    setattr(launchpad_cls, _MARK, True)
-    _recording_lock(module.WFLock)
+    changes.set(launchpad_cls, "__init__", __init__)
+    _recording_lock(module.WFLock, module.LockedWorkflowError, changes)
+    changes.set(launchpad_cls, _MARK, True)
 
 
 def lock_holder() -> dict[str, Any]:
@@ -131,9 +161,7 @@ def take_over_dead_lock(workflows: Any, fw_id: int, holder: dict[str, Any]) -> d
 _locks_held = 0  # workflow locks this process holds now (see exit_on_sigterm)
 
 
-def _recording_lock(wflock_cls: type) -> None:
-    from fireworks.core.launchpad import LockedWorkflowError
-
+def _recording_lock(wflock_cls: type, locked_error: type, changes: Changes) -> None:
     def __enter__(self):
         global _locks_held
         _acquire(self)
@@ -158,7 +186,7 @@ def _recording_lock(wflock_cls: type) -> None:
                 if workflows.find_one({"nodes": self.fw_id}) is None:
                     raise ValueError(f"Could not find workflow in database: {self.fw_id}")
                 if not self.kill:
-                    raise LockedWorkflowError(f"Could not get workflow - LOCKED: {self.fw_id}")
+                    raise locked_error(f"Could not get workflow - LOCKED: {self.fw_id}")
                 self.lp.m_logger.warning(f"FORCIBLY ACQUIRING LOCK, WF: {self.fw_id}")
                 acquired = workflows.find_one_and_update({"nodes": self.fw_id},
                                                          {"$set": {"locked": True, "locked_by": holder}})
@@ -170,8 +198,8 @@ def _recording_lock(wflock_cls: type) -> None:
         self.lp.workflows.find_one_and_update({"nodes": self.fw_id}, {"$unset": {"locked": True, "locked_by": True}})
         _locks_held -= 1
 
-    wflock_cls.__enter__ = __enter__
-    wflock_cls.__exit__ = __exit__
+    changes.set(wflock_cls, "__enter__", __enter__)
+    changes.set(wflock_cls, "__exit__", __exit__)
 
 
 def exit_on_sigterm() -> None:
@@ -203,18 +231,30 @@ def zopen_with_default_mode(original):
     return zopen
 
 
-def patch_rocket(module: ModuleType) -> None:
+def rocket_misfit(module: ModuleType) -> str | None:
+    if not callable(getattr(module, "zopen", None)):
+        return "no zopen in fireworks.core.rocket"
+    if not isinstance(getattr(module, "PING_TIME_SECS", None), (int, float)):
+        return "no PING_TIME_SECS in fireworks.core.rocket"
+    return None
+
+
+def patch_rocket(module: ModuleType, changes: Changes) -> None:
     from perovflow.fireworks.ping import ping_seconds
 
     if getattr(module, _MARK, False):
         return
-    module.zopen = zopen_with_default_mode(module.zopen)
-    module.PING_TIME_SECS = ping_seconds()
+    changes.set(module, "zopen", zopen_with_default_mode(module.zopen))
+    changes.set(module, "PING_TIME_SECS", ping_seconds())
     exit_on_sigterm()
-    setattr(module, _MARK, True)
+    changes.set(module, _MARK, True)
 
 
-def limit_torch_threads(torch_module: ModuleType) -> None:
-    threads = int(os.environ.get("PEROVFLOW_TORCH_THREADS", "1"))
-    if threads > 0 and torch_module.get_num_threads() != threads:
-        torch_module.set_num_threads(threads)
+FIXES = (
+    Fix("unique ids and recorded lock holders", "fireworks.core.launchpad", launchpad_misfit, patch_launchpad,
+        without="racing workers can get the same launch id on SecantusDB, and a killed worker's workflow lock "
+                "blocks the others for WFLOCK_EXPIRATION_SECS"),
+    Fix("offline zopen, short ping, SIGTERM releasing locks", "fireworks.core.rocket", rocket_misfit, patch_rocket,
+        without="offline launches (rlaunch --offline) fail with monty >= 2026, a dead worker is noticed after "
+                "hours, and a worker stopped with SIGTERM can leave its workflow locked"),
+)

@@ -163,7 +163,8 @@ def start_workers(n: int, target: DatabaseTarget, run_dir: Path, sleep: int = 1)
         workers.append(subprocess.Popen(
             rlaunch_command(launchpad_file.resolve(), sleep=sleep), cwd=folder,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PEROVFLOW_TORCH_THREADS": os.environ.get("PEROVFLOW_TORCH_THREADS", "1")},
+            env={**os.environ, "PEROVFLOW_PROCESS": os.environ.get("PEROVFLOW_PROCESS", "1"),
+                 "PEROVFLOW_TORCH_THREADS": os.environ.get("PEROVFLOW_TORCH_THREADS", "1")},
             **engine_popen_options(),
         ))
         log.close()
