@@ -17,6 +17,7 @@ import bson
 from bson import json_util
 from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from perovflow.store.backup import FORMAT, JSON, MANIFEST, RAW, ProgressFactory, silent
 
@@ -134,6 +135,13 @@ def restore(db: Database, folder: Path, replace: bool = False, progress: Progres
         raise RestoreError(f"database {db.name!r} is not empty ({len(existing)} collections: {shown}); restore "
                            "into an empty database (--database NAME), or pass --replace to drop these "
                            "collections first")
-    for name in existing:
-        db.drop_collection(name)
-    return {entry["name"]: _restore_collection(db, folder, entry, progress) for entry in manifest["collections"]}
+    counts = {}
+    try:
+        for name in existing:
+            db.drop_collection(name)
+        for entry in manifest["collections"]:
+            counts[entry["name"]] = _restore_collection(db, folder, entry, progress)
+    except PyMongoError as exc:
+        raise RestoreError(f"the restore into {db.name!r} stopped after it began writing ({exc}); the database is "
+                           "incomplete: run the restore again with --replace") from exc
+    return counts
