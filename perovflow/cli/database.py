@@ -1,10 +1,11 @@
-"""``perovflow db``, ``perovflow hook`` and ``perovflow init``: where the database is and
-what every process of the environment needs."""
+"""``perovflow db``, ``perovflow hook`` and ``perovflow init``: where the database is, its
+backups, and what every process of the environment needs."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,6 +87,72 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(name: str, total: int):
+    from tqdm import tqdm
+
+    # only for collections worth watching, and only on a terminal (disable=None)
+    return tqdm(desc=name, total=total, unit="doc", leave=False, disable=None if total >= 10_000 else True)
+
+
+def _database(args: argparse.Namespace):
+    ensure_database(args)
+    target = target_of(args)
+    return target, target.client()[target.database]
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from pymongo.errors import PyMongoError
+
+    from perovflow.store.backup import BackupError, backup
+
+    started = time.perf_counter()
+    target, db = _database(args)
+    try:
+        manifest = backup(db, Path(args.dir), force=args.force, progress=_progress)
+    except (BackupError, PyMongoError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.client.close()
+    collections = manifest["collections"]
+    print(f"backed up database {target.database!r}: {len(collections)} collections, "
+          f"{sum(c['documents'] for c in collections):,} documents, {sum(c['bytes'] for c in collections) / 1e6:.1f} MB "
+          f"in {time.perf_counter() - started:.1f} s -> {args.dir}")
+    if manifest["busy_fireworks"]:
+        print(f"note: taken with --force while these Fireworks were in flight: fw_id "
+              f"{', '.join(map(str, manifest['busy_fireworks']))}; after a restore, `perovflow run FILE --resume` "
+              "runs them again")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from pymongo.errors import PyMongoError
+
+    from perovflow.store.restore import RestoreError, read_manifest, restore
+
+    started = time.perf_counter()
+    try:
+        manifest = read_manifest(Path(args.dir))
+    except RestoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    target, db = _database(args)
+    try:
+        counts = restore(db, Path(args.dir), replace=args.replace, progress=_progress)
+    except (RestoreError, PyMongoError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.client.close()
+    print(f"restored the backup of {manifest['database']!r} taken {manifest['created']:%Y-%m-%d %H:%M:%S %Z} into "
+          f"{target.database!r}: {len(counts)} collections, {sum(counts.values()):,} documents in "
+          f"{time.perf_counter() - started:.1f} s")
+    width = max(map(len, counts), default=0)
+    for name, count in counts.items():
+        print(f"  {name:<{width}}  {count:>9,}")
+    return 0
+
+
 def cmd_hook(args: argparse.Namespace) -> int:
     path = hook.pth_path()
     try:
@@ -120,19 +187,42 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def add_parsers(commands: Any) -> None:
-    db = commands.add_parser("db", help="the embedded SecantusDB server (over the wire only)")
-    db.add_argument("action", choices=["start", "stop", "status"])
-    db.add_argument("--port", type=int, default=server.DEFAULT_PORT)
-    db.add_argument("--storage", help=f"data folder (default {server.default_storage()})")
-    db.add_argument("--no-auth", action="store_true",
-                    help="start without authentication: anyone who reaches the port can run code as your "
-                         "workers (see docs/security.md)")
-    db.add_argument("--sync-on-commit", action="store_true",
-                    help="fsync at every commit: no acknowledged write is lost to a power cut (slower)")
-    db.add_argument("--tls-cert", help="server certificate (PEM) for TLS")
-    db.add_argument("--tls-key", help="its private key (PEM)")
-    db.add_argument("--tls-ca", help="CA certificate clients trust (default: --tls-cert, for a self-signed one)")
-    db.set_defaults(func=cmd_db)
+    db = commands.add_parser("db", help="the embedded SecantusDB server; backups of any database")
+    actions = db.add_subparsers(dest="action", required=True)
+    for action, text in (("start", "start the embedded server (over the wire only)"),
+                         ("stop", "stop it by its pid"), ("status", "is it running")):
+        server_action = actions.add_parser(action, help=text)
+        server_action.add_argument("--port", type=int, default=server.DEFAULT_PORT)
+        server_action.add_argument("--storage", help=f"data folder (default {server.default_storage()})")
+        server_action.set_defaults(func=cmd_db)
+        if action == "start":
+            server_action.add_argument(
+                "--no-auth", action="store_true",
+                help="start without authentication: anyone who reaches the port can run code as your workers "
+                     "(see docs/security.md)")
+            server_action.add_argument(
+                "--sync-on-commit", action="store_true",
+                help="fsync at every commit: no acknowledged write is lost to a power cut (slower)")
+            server_action.add_argument("--tls-cert", help="server certificate (PEM) for TLS")
+            server_action.add_argument("--tls-key", help="its private key (PEM)")
+            server_action.add_argument("--tls-ca",
+                                       help="CA certificate clients trust (default: --tls-cert, if self-signed)")
+
+    backup = actions.add_parser("backup", help="copy every collection of the database (FireWorks' and GridFS "
+                                               "included) as BSON into DIR, with a manifest of checksums")
+    backup.add_argument("dir", help="a new or empty folder (made mode 700, files 600)")
+    backup.add_argument("--force", action="store_true",
+                        help="copy although Fireworks are RUNNING/RESERVED; `perovflow run FILE --resume` "
+                             "finishes from such a copy (those jobs run again)")
+    add_target_options(backup)
+    backup.set_defaults(func=cmd_backup)
+
+    restore = actions.add_parser("restore", help="put a backup into an empty database (checksums checked first)")
+    restore.add_argument("dir", help="a folder written by `perovflow db backup`")
+    restore.add_argument("--replace", action="store_true",
+                         help="drop every collection of the target database first")
+    add_target_options(restore)
+    restore.set_defaults(func=cmd_restore)
 
     hook_parser = commands.add_parser("hook", help="the start-up hook: FireWorks fixes in every process, "
                                       "thread and BLAS settings in perovflow's own")
