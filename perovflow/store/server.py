@@ -239,6 +239,7 @@ def _launch(arguments: list[str], host: str, port: int, log_path: Path, timeout:
             cwd: Path | None = None) -> subprocess.Popen:
     """Start ``secantusd-py`` and return once it accepts connections on ``port``."""
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)  # also a log left by an older perovflow
     with os.fdopen(fd, "ab") as log:
         process = subprocess.Popen(
             _server_command() + ["--host", host, "--port", str(port), "--log-level", "WARNING", *arguments],
