@@ -285,7 +285,7 @@ def start(
     host: str = DEFAULT_HOST,
     timeout: float = 60.0,
     auth: bool = True,
-    sync_on_commit: bool = False,
+    sync_on_commit: bool = True,
     tls: TlsFiles | None = None,
     cwd: Path | None = None,
 ) -> tuple[ServerState, bool]:
@@ -293,7 +293,8 @@ def start(
 
     ``auth``: clients must log in (the user and its password are made on the first start
     of a storage folder, see :mod:`perovflow.store.credentials`); ``sync_on_commit``: the
-    log is fsynced at every commit, so a power loss loses no acknowledged write; ``cwd``:
+    log is fsynced at every commit, so a power loss loses no acknowledged write (on the
+    demo it cost nothing measurable: ``benchmarks/bench_durability.py``); ``cwd``:
     the folder the server runs in (the caller's by default). Returns only once the server
     accepts connections.
     """

@@ -27,6 +27,7 @@ def test_db_start_is_idempotent_and_stops_by_pid(tmp_path):
     assert first.returncode == 0 and "started" in first.stdout, first.stderr
     try:
         assert MongoClient(f"mongodb://127.0.0.1:{port}", serverSelectionTimeoutMS=5000).admin.command("ping")["ok"]
+        assert "password required" in first.stdout and "credentials: " in first.stdout
         again = perovflow("db", "start", "--port", port, "--storage", storage)
         assert again.returncode == 0 and "already running" in again.stdout
         state = json.loads((tmp_path / "db.perovflow-db.json").read_text())
@@ -48,6 +49,12 @@ def test_init_writes_launchpad_and_worker_files(tmp_path):
     assert launchpad["host"] == "mongodb://db.example:27017" and launchpad["name"] == "camp"
     assert launchpad["uri_mode"] is True
     assert yaml.safe_load((tmp_path / "my_fworker.yaml").read_text())["name"]
+    kept = (tmp_path / "my_launchpad.yaml").read_text()
+    again = perovflow("init", "--uri", "mongodb://other:27017", "-d", tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    assert (tmp_path / "my_launchpad.yaml").read_text() == kept  # never overwritten unasked
+    forced = perovflow("init", "--uri", "mongodb://other:27017", "-d", tmp_path, "--force")
+    assert forced.returncode == 0 and "other" in (tmp_path / "my_launchpad.yaml").read_text()
 
 
 def test_malformed_campaign_is_refused_before_anything_is_written(target, tmp_path):

@@ -52,6 +52,7 @@ def test_a_planted_configuration_is_ignored(planted):
     with pytest.raises(OperationFailure):  # enable_test_commands from the planted file: not in force
         client.admin.command("configureFailPoint", "failCommand", mode="off")
     assert "--config" in state.cmdline and str(folder / "secantusd.toml") not in state.cmdline
+    assert "--sync-on-commit" in state.cmdline  # durable by default: an acknowledged label survives a power cut
 
 
 def test_a_firework_injected_without_credentials_never_runs(planted, tmp_path):
