@@ -25,7 +25,8 @@ def mongo_uri(tmp_path_factory):
         yield given
         return
     storage = tmp_path_factory.mktemp("secantus") / "db"
-    state, _ = server.start(port=server.free_port(), storage=storage)  # with authentication, as users get it
+    # with authentication, as users get it; without an fsync per commit: the data is thrown away
+    state, _ = server.start(port=server.free_port(), storage=storage, sync_on_commit=False)
     try:
         yield uri_with_credentials(state)
     finally:

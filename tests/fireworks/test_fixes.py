@@ -54,7 +54,7 @@ def test_offline_zopen_without_mode(tmp_path):
 def test_four_rlaunch_workers_run_each_firework_once(target, tmp_path):
     lp = launchpad(target)
     lp.reset("", require_password=False, max_reset_wo_password=1000)
-    n_workflows, per_workflow = 70, 3  # 210 Fireworks
+    n_workflows, per_workflow = 40, 3  # 120 Fireworks among 4 racing workers
     for w in range(n_workflows):
         fws = [Firework(PyTask(func="time.sleep", args=[0.01]), name=f"wf{w}-{i}") for i in range(per_workflow)]
         lp.add_wf(Workflow(fws, {fws[0]: fws[1:]}))
