@@ -19,8 +19,8 @@
    held longer than a check-out or completion can take (``since``), on any host.
 4. A short ping. A running launch pings every ``PEROVFLOW_PING_SECS`` (20 s) instead of
    FireWorks' 3,600 s, so the watchdog (:mod:`perovflow.fireworks.watchdog`) can tell a
-   dead worker within minutes. SIGTERM to a worker that holds a lock ends it through its
-   ``finally`` blocks, so it lets go of the lock.
+   dead worker within minutes. SIGTERM to a worker that holds a lock waits until the
+   lock is released, so the lock never outlives it and no update under it is half done.
 
 They were read against and tested on :data:`CHECKED_FIREWORKS_VERSIONS`; on another release
 each is applied only when its ``misfit`` check finds what it wraps (see
@@ -197,6 +197,8 @@ def _recording_lock(wflock_cls: type, locked_error: type, changes: Changes) -> N
         global _locks_held
         self.lp.workflows.find_one_and_update({"nodes": self.fw_id}, {"$unset": {"locked": True, "locked_by": True}})
         _locks_held -= 1
+        if _locks_held == 0 and _sigterm_waiting:
+            _die_of_sigterm()
 
     changes.set(wflock_cls, "__enter__", __enter__)
     changes.set(wflock_cls, "__exit__", __exit__)
@@ -204,23 +206,34 @@ def _recording_lock(wflock_cls: type, locked_error: type, changes: Changes) -> N
 
 def exit_on_sigterm() -> None:
     """SIGTERM (``perovflow run`` stopping its workers, a batch system at the wall time)
-    that meets a worker holding a workflow lock ends it through its ``finally`` blocks, so
-    the lock is released; Python's default would end it on the spot with the lock held.
-    Anywhere else SIGTERM ends it on the spot as before: an exception inside a running task
-    would make FireWorks mark the job FIZZLED instead of leaving it to be run again."""
+    that meets a worker holding a workflow lock waits until the lock is released: under the
+    lock FireWorks writes a job's state and its children's one document at a time, and a
+    worker dying in between leaves children WAITING for parents that are done. Anywhere
+    else SIGTERM ends the worker on the spot, as Python's default does (an exception inside
+    a running task would make FireWorks mark the job FIZZLED instead of leaving it to run
+    again)."""
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _exit_143)
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-def _exit_143(signum, frame):
+_sigterm_waiting = False
+
+
+def _on_sigterm(signum, frame):
+    global _sigterm_waiting
     if _locks_held > 0:
-        raise SystemExit(128 + signum)
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
+        _sigterm_waiting = True
+        return
+    _die_of_sigterm()
+
+
+def _die_of_sigterm() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def zopen_with_default_mode(original):

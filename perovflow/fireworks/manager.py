@@ -103,6 +103,10 @@ def rerun_stranded(target: DatabaseTarget, campaign: str) -> list[int]:
         {"spec.campaign.name": campaign, "state": {"$in": ["RUNNING", "RESERVED"]}}, {"fw_id": 1})]
     for fw_id in stranded:
         lp.rerun_fw(fw_id)
+    # a worker killed while FireWorks wrote a job's and then its children's states leaves a
+    # child WAITING for parents that are done; a refresh of its workflow makes it READY
+    for doc in lp.fireworks.find({"spec.campaign.name": campaign, "state": "WAITING"}, {"fw_id": 1}):
+        lp._refresh_wf(doc["fw_id"])
     return stranded
 
 

@@ -120,28 +120,32 @@ def test_the_lock_holder_survives_a_workflow_refresh_under_the_lock(target):
     assert "locked_by" not in lp.workflows.find_one({"nodes": fw_id})
 
 
-HOLD_UNTIL_TERM = """
+HOLD_THROUGH_TERM = """
 import sys, time
+from pathlib import Path
 import fireworks.core.rocket  # what an rlaunch worker loads
 from fireworks.core.launchpad import WFLock
 from perovflow.store.connection import DatabaseTarget, launchpad
 lp = launchpad(DatabaseTarget(uri=sys.argv[1], database=sys.argv[2]))
 with WFLock(lp, int(sys.argv[3])):
     print("locked", flush=True)
-    time.sleep(60)
+    time.sleep(2)  # FireWorks writing a job's and its children's states
+    Path(sys.argv[4]).write_text("done")
+time.sleep(60)
 """
 
 
-def test_a_worker_stopped_with_sigterm_lets_go_of_its_lock(target):
+def test_a_worker_stopped_with_sigterm_finishes_its_locked_update_and_lets_go(target, tmp_path):
     import signal
 
     lp = launchpad(target)
     lp.reset("", require_password=False)
     fw_id = min(lp.add_wf(Workflow([Firework(PyTask(func="time.sleep", args=[0]))])).values())
-    holder = subprocess.Popen([str(BIN / "python"), "-c", HOLD_UNTIL_TERM, target.uri, target.database, str(fw_id)],
-                              stdout=subprocess.PIPE, text=True)
+    mark = tmp_path / "update"
+    holder = subprocess.Popen([str(BIN / "python"), "-c", HOLD_THROUGH_TERM, target.uri, target.database, str(fw_id),
+                               str(mark)], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "locked"
-    assert lp.workflows.find_one({"nodes": fw_id})["locked"] is True
     holder.send_signal(signal.SIGTERM)
-    assert holder.wait(timeout=30) == 128 + signal.SIGTERM
+    assert holder.wait(timeout=30) == -signal.SIGTERM  # at once after the lock, not after the 60 s sleep
+    assert mark.read_text() == "done"  # the update under the lock was not cut short
     assert "locked" not in lp.workflows.find_one({"nodes": fw_id})
