@@ -1,7 +1,9 @@
 """Campaign settings: one frozen dataclass per section of a campaign file, validated once.
 
 Every field carries its default (the paper's number where Homm et al. 2025 give one: Table
-S1 and section IV), what is allowed, and a check. :func:`parse_campaign` refuses unknown
+S1 and section IV), what is allowed, and a check. Table S1 has one column per system; the
+campaign file's top-level ``hyperparameters`` picks the column (:data:`TABLE_S1`) that fills
+the ``descriptor`` and ``model`` keys the file leaves out. :func:`parse_campaign` refuses unknown
 keys and bad values with a message that names the field (``section.key``) and what is
 allowed, before anything is written; the result is typed all the way down, so code reads
 ``settings.active.threshold_mev`` instead of dictionary keys.
@@ -73,6 +75,60 @@ def _choice(default: str, options: tuple[str, ...]) -> Any:
 _SEED = ("a non-negative integer (random seed)", _non_negative_int)
 
 
+# Table S1 --------------------------------------------------------------------------------
+# The hyperparameters of Homm, Laakso, Rinke 2025, Table S1 (Supplementary Sec. S3), one preset
+# per column. A campaign file picks one with the top-level key ``hyperparameters`` (default:
+# cssn_clbri3, the column every campaign used before the CsPb column was added); every value
+# can still be overridden in its own section (``descriptor.sigma``, ``model.gamma``, ...).
+NORMALIZATIONS = ("none", "l2", "n_atoms", "valle_oganov")  # what DScribe's MBTR accepts
+
+TABLE_S1: dict[str, dict[str, dict[str, Any]]] = {
+    "cssn_clbri3": {  # Table S1 of Homm et al. 2025, CsSn(Cl/Br/I)3 column (the ternary model)
+        "descriptor": {
+            "x_min": -0.1,  # Table S1, CsSn(Cl/Br/I)3 column: x_min = -0.1 1/Å
+            "x_max": 0.6,  # Table S1, CsSn(Cl/Br/I)3 column: x_max = 0.6 1/Å
+            "n_grid": 50,  # Table S1, CsSn(Cl/Br/I)3 column: N = 50
+            "sigma": 4.279e-2,  # Table S1, CsSn(Cl/Br/I)3 column: sigma = 4.279e-2 1/Å
+            "r_cut": 7.04,  # Table S1, CsSn(Cl/Br/I)3 column: r_cut = 7.04 Å
+            "w_cut": 1.0e-3,  # Table S1, CsSn(Cl/Br/I)3 column: w_cut = 1.0e-3
+            # the paragraph after Table S1: "in the ternary model, MBTR vectors were normalized
+            # with the number of atoms in the atomic structures"
+            "normalization": "n_atoms",
+        },
+        "model": {
+            "alpha": 1.0e-5,  # Table S1, CsSn(Cl/Br/I)3 column: alpha = 1.0e-5
+            # Table S1, CsSn(Cl/Br/I)3 column: gamma = 4.279e-2. It equals this column's sigma to
+            # four digits, which may be a typo in the paper; the printed value is kept.
+            "gamma": 4.279e-2,
+        },
+    },
+    "cspb_clbr3": {  # Table S1 of Homm et al. 2025, CsPb(Cl/Br)3 column (the binary model)
+        "descriptor": {
+            "x_min": -0.1,  # Table S1, CsPb(Cl/Br)3 column: x_min = -0.1 1/Å
+            "x_max": 0.6,  # Table S1, CsPb(Cl/Br)3 column: x_max = 0.6 1/Å
+            "n_grid": 50,  # Table S1, CsPb(Cl/Br)3 column: N = 50
+            "sigma": 1.752e-2,  # Table S1, CsPb(Cl/Br)3 column: sigma = 1.752e-2 1/Å
+            "r_cut": 6.27,  # Table S1, CsPb(Cl/Br)3 column: r_cut = 6.27 Å
+            "w_cut": 1.0e-3,  # Table S1, CsPb(Cl/Br)3 column: w_cut = 1.0e-3
+            # the paragraph after Table S1: only the ternary model normalised its MBTR vectors,
+            # so the binary CsPb(Cl/Br)3 model's are not normalised
+            "normalization": "none",
+        },
+        "model": {
+            "alpha": 1.0e-5,  # Table S1, CsPb(Cl/Br)3 column: alpha = 1.0e-5
+            "gamma": 1.280e-4,  # Table S1, CsPb(Cl/Br)3 column: gamma = 1.280e-4
+        },
+    },
+}
+DEFAULT_PRESET = "cssn_clbri3"
+_DEFAULT = TABLE_S1[DEFAULT_PRESET]
+
+
+def _paper(section: str, key: str) -> str:
+    """The Table S1 value of every column, for error messages."""
+    return ", ".join(f"{TABLE_S1[name][section][key]!r} in {name}" for name in TABLE_S1)
+
+
 # sections -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SystemSettings:
@@ -107,14 +163,24 @@ class PoolSettings:
 
 @dataclass(frozen=True)
 class DescriptorSettings:
-    """MBTR k=2 (Table S1 of the paper, CsSn(Cl/Br/I)3 column)."""
+    """MBTR k=2; defaults: the CsSn(Cl/Br/I)3 column of Table S1 (see :data:`TABLE_S1`)."""
 
-    sigma: float = _setting(4.279e-2, "a positive number in 1/Å", _positive_number, paper=4.279e-2)
-    r_cut: float = _setting(7.04, "a positive number in Å", _positive_number, paper=7.04)
-    n_grid: int = _setting(50, "a positive integer", _positive_int, paper=50)
-    x_min: float = _setting(-0.1, "a number in 1/Å", _number, paper=-0.1)
-    x_max: float = _setting(0.6, "a number in 1/Å", _number, paper=0.6)
-    w_cut: float = _setting(1e-3, "a number in (0, 1)", _fraction_open, paper=1e-3)
+    sigma: float = _setting(_DEFAULT["descriptor"]["sigma"], "a positive number in 1/Å", _positive_number,
+                            paper=_paper("descriptor", "sigma"))
+    r_cut: float = _setting(_DEFAULT["descriptor"]["r_cut"], "a positive number in Å", _positive_number,
+                            paper=_paper("descriptor", "r_cut"))
+    n_grid: int = _setting(_DEFAULT["descriptor"]["n_grid"], "an integer >= 2 (grid points)",
+                           lambda v: _positive_int(v) and v >= 2, paper=_paper("descriptor", "n_grid"))
+    x_min: float = _setting(_DEFAULT["descriptor"]["x_min"], "a number in 1/Å", _number,
+                            paper=_paper("descriptor", "x_min"))
+    x_max: float = _setting(_DEFAULT["descriptor"]["x_max"], "a number in 1/Å", _number,
+                            paper=_paper("descriptor", "x_max"))
+    w_cut: float = _setting(_DEFAULT["descriptor"]["w_cut"], "a number in (0, 1)", _fraction_open,
+                            paper=_paper("descriptor", "w_cut"))
+    normalization: str = _setting(
+        _DEFAULT["descriptor"]["normalization"],
+        "one of " + ", ".join(NORMALIZATIONS) + " (DScribe's MBTR normalisation; n_atoms: divided by the number "
+        "of atoms)", lambda v: v in NORMALIZATIONS, paper=_paper("descriptor", "normalization"))
 
 
 @dataclass(frozen=True)
@@ -148,8 +214,10 @@ class LabellingSettings:
 @dataclass(frozen=True)
 class ModelSettings:
     kind: str = _choice("krr", ("krr",))
-    alpha: float = _setting(1e-5, "a positive number", _positive_number, paper=1e-5)
-    gamma: float = _setting(4.279e-2, "a positive number", _positive_number, paper=4.279e-2)
+    alpha: float = _setting(_DEFAULT["model"]["alpha"], "a positive number (KRR regulariser)", _positive_number,
+                            paper=_paper("model", "alpha"))
+    gamma: float = _setting(_DEFAULT["model"]["gamma"], "a positive number (Gaussian kernel exp(-gamma |x - x'|^2))",
+                            _positive_number, paper=_paper("model", "gamma"))
     tune: bool = _setting(False, "true or false: tune gamma and alpha by BOSS with k-fold cross-validation at "
                                  "every initial fit (active-learning refits keep the last values)", _boolean)
     tune_folds: int = _setting(5, "an integer >= 2", lambda v: _positive_int(v) and v >= 2)
@@ -211,7 +279,7 @@ SECTIONS: dict[str, type] = {
     "selection": SelectionSettings, "labelling": LabellingSettings, "model": ModelSettings,
     "active": ActiveSettings, "prune": PruneSettings,
 }
-TOP_LEVEL = ("campaign", "phases", *SECTIONS)
+TOP_LEVEL = ("campaign", "phases", "hyperparameters", *SECTIONS)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -250,6 +318,21 @@ class CampaignSettings:
         return parse_campaign(content)
 
 
+# settings added since campaigns were first stored, with the value every earlier campaign used
+ADDED_SETTINGS: dict[str, dict[str, Any]] = {"descriptor": {"normalization": "n_atoms"}}
+
+
+def with_added_settings(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored campaign's settings (:meth:`CampaignSettings.as_dict`) completed with the keys
+    added since it was stored, at the values it ran with, so that it compares equal to the same
+    campaign file read today."""
+    completed = dict(stored)
+    for section, added in ADDED_SETTINGS.items():
+        if isinstance(completed.get(section), dict):
+            completed[section] = {**added, **completed[section]}
+    return completed
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
@@ -259,7 +342,9 @@ def _plain(value: Any) -> Any:
 
 
 # parsing ------------------------------------------------------------------------------
-def _section(name: str, given: Any) -> Any:
+def _section(name: str, given: Any, defaults: dict[str, Any] | None = None) -> Any:
+    """A section's settings from the file; keys it leaves out come from ``defaults`` (a
+    Table S1 preset), then from the dataclass."""
     cls = SECTIONS[name]
     fields = dataclasses.fields(cls)
     keys = [f.name for f in fields]
@@ -276,12 +361,22 @@ def _section(name: str, given: Any) -> Any:
         if spec.name not in given:
             if spec.metadata["required"]:
                 raise CampaignError(f"{name}.{spec.name}: missing; expected {allowed}")
+            if defaults and spec.name in defaults:
+                values[spec.name] = defaults[spec.name]
             continue
         value = given[spec.name]
         if not spec.metadata["check"](value):
             raise CampaignError(f"{name}.{spec.name}: got {value!r}; expected {allowed}")
         values[spec.name] = value
     return cls(**values)
+
+
+def _preset(name: Any) -> dict[str, dict[str, Any]]:
+    """The Table S1 column a campaign file names under ``hyperparameters``."""
+    if not isinstance(name, str) or name not in TABLE_S1:
+        raise CampaignError(f"hyperparameters: got {name!r}; expected one of {', '.join(TABLE_S1)} (a column of "
+                            "Table S1 of Homm et al. 2025: CsSn(Cl/Br/I)3 or CsPb(Cl/Br)3)")
+    return TABLE_S1[name]
 
 
 def _phases(system: SystemSettings, given: Any) -> tuple[str, ...]:
@@ -346,7 +441,8 @@ def parse_campaign(data: Any, source: str = "campaign") -> CampaignSettings:
         raise CampaignError(f"campaign: got {name!r}; expected a name of letters, digits, '_', '-', '.'")
     if "system" not in data:
         raise CampaignError("system: missing; expected a mapping with a, b, x")
-    sections = {section: _section(section, data.get(section)) for section in SECTIONS}
+    preset = _preset(data.get("hyperparameters", DEFAULT_PRESET))
+    sections = {section: _section(section, data.get(section), preset.get(section)) for section in SECTIONS}
     phases = _phases(sections["system"], data.get("phases"))
     _check_engine(sections["labelling"])
     if sections["descriptor"].x_min >= sections["descriptor"].x_max:

@@ -2,7 +2,9 @@
 
 Defaults are Table S1 of Homm et al. 2025 for CsSn(Cl/Br/I)3: grid -0.1..0.6 1/Å with 50 points,
 sigma 4.279e-2 1/Å, exponential weighting with r_cut 7.04 Å and threshold 1e-3, and
-features normalised by the number of atoms.
+features normalised by the number of atoms. Campaigns take their values from a column of
+Table S1 (``perovflow.settings.TABLE_S1``; the CsPb(Cl/Br)3 column: sigma 1.752e-2, r_cut 6.27,
+normalization "none").
 """
 from __future__ import annotations
 

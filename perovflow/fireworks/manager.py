@@ -16,7 +16,7 @@ from perovflow.fireworks.builder import campaign_workflow
 from perovflow.fireworks.fixes import holder_gone
 from perovflow.fireworks.tasks import CampaignStepTask
 from perovflow.processes import engine_popen_options
-from perovflow.settings import CampaignSettings
+from perovflow.settings import CampaignSettings, with_added_settings
 from perovflow.store.connection import DatabaseTarget, launchpad, write_launchpad_yaml
 from perovflow.store.store import Store
 
@@ -76,7 +76,7 @@ def submit(campaign: CampaignSettings, target: DatabaseTarget, again: bool = Fal
         remove_campaign(lp, campaign.name)
         existing = []
     stored = store.stored_settings()
-    changes = settings_changes(stored, campaign.as_dict()) if stored is not None else []
+    changes = settings_changes(with_added_settings(stored), campaign.as_dict()) if stored is not None else []
     if changes:
         raise SettingsChanged(
             f"campaign {campaign.name!r} in {target.database} was run with other settings: {'; '.join(changes)}. "

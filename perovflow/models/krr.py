@@ -3,7 +3,8 @@ forces, and the Gaussian-process uncertainty from the same factorisation.
 
 The paper's model: k(x, x') = exp(-gamma |x - x'|^2), regulariser alpha, targets are total
 energies per atom (centred by their training mean). Defaults are Table S1 of Homm et al. 2025
-(CsSn(Cl/Br/I)3: alpha 1e-5, gamma 4.279e-2 with MBTR normalised by the atom count).
+(CsSn(Cl/Br/I)3: alpha 1e-5, gamma 4.279e-2 with MBTR normalised by the atom count); campaigns
+take theirs from a column of Table S1 (``perovflow.settings.TABLE_S1``; CsPb(Cl/Br)3: gamma 1.280e-4).
 The model round-trips through plain arrays so the store can keep it as ``.npz``.
 
 Memory: the training kernel is built in row blocks straight into the one n x n buffer
