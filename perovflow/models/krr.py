@@ -13,6 +13,11 @@ fit needs 8 n^2 bytes (n = 20,000: 3.2 GB) plus blocks of at most :data:`BLOCK_B
 the strict upper triangle outside the diagonal blocks is never written (without
 transparent huge pages those pages are not even mapped). Predictions and sigmas for many
 queries run in blocks of the same size.
+
+Uncertainty: sigma = A sqrt(1 - k^T (K + alpha I)^-1 k). The amplitude A is set, by default,
+so that sigma estimates the RMS error of held-out structures: from the closed-form
+leave-one-out residuals of the GP (rule ``"loo"``, :func:`loo_amplitude`). Models stored
+before that rule existed used the maximum-likelihood amplitude (rule ``"ml"``) and keep it.
 """
 from __future__ import annotations
 
@@ -22,6 +27,8 @@ import numpy as np
 from scipy.linalg import blas, lapack, solve_triangular
 
 BLOCK_BYTES = 64 * 2**20  # largest temporary (kernel rows, solves) in bytes
+AMPLITUDE_RULES = ("loo", "ml")  # calibrated by leave-one-out residuals; maximum likelihood
+LOO_SAMPLE = 2000  # most training rows whose leave-one-out residuals set the amplitude
 
 
 @dataclass(frozen=True)
@@ -103,11 +110,49 @@ def cholesky_solve(factor: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return solution
 
 
+def inverse_diagonal(factor: np.ndarray, indices: np.ndarray, block_bytes: int | None = None) -> np.ndarray:
+    """[(L L^T)^-1]_ii = |L^-1 e_i|^2 for the rows ``indices``, without forming the inverse.
+
+    The unit vectors are solved in blocks of at most :data:`BLOCK_BYTES` columns, one
+    triangular solve (one read of the factor) per block.
+    """
+    n = len(factor)
+    indices = np.asarray(indices, dtype=np.intp)
+    result = np.empty(len(indices))
+    step = rows_per_block(n, block_bytes)
+    for start in range(0, len(indices), step):
+        chosen = indices[start:start + step]
+        unit = np.zeros((n, len(chosen)), order="F")
+        unit[chosen, np.arange(len(chosen))] = 1.0
+        solved = solve_triangular(factor, unit, lower=True, check_finite=False, overwrite_b=True)
+        result[start:start + len(chosen)] = np.einsum("ij,ij->j", solved, solved)
+    return result
+
+
+def loo_amplitude(factor: np.ndarray, weights: np.ndarray, sample: int = LOO_SAMPLE, seed: int = 0) -> float:
+    """GP amplitude A whose leave-one-out predictive variances match the leave-one-out
+    residuals: A^2 = mean_i r_i^2 / v_i with r_i = w_i / [K_a^-1]_ii and v_i = 1 / [K_a^-1]_ii
+    (K_a = K + alpha I, w = K_a^-1 y_c), i.e. A^2 = mean_i w_i^2 / [K_a^-1]_ii.
+
+    Over all rows when there are at most ``sample``, else over a seeded random subset of
+    ``sample`` rows (the cost is ``sample`` n^2, against n^3 / 3 for the factorisation).
+    """
+    n = len(weights)
+    if n <= sample:
+        rows = np.arange(n)
+    else:
+        rows = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+    return float(np.sqrt(np.mean(weights[rows] ** 2 / inverse_diagonal(factor, rows))))
+
+
 class KernelRidgeEnergy:
     """Energies per atom from descriptor vectors."""
 
-    def __init__(self, hyper: KRRHyperparameters = KRRHyperparameters()):
+    def __init__(self, hyper: KRRHyperparameters = KRRHyperparameters(), amplitude_rule: str = "loo"):
+        if amplitude_rule not in AMPLITUDE_RULES:
+            raise ValueError(f"amplitude_rule must be one of {AMPLITUDE_RULES}, got {amplitude_rule!r}")
         self.hyper = hyper
+        self.amplitude_rule = amplitude_rule
         self.x_train: np.ndarray | None = None
         self.weights: np.ndarray | None = None
         self.offset = 0.0
@@ -137,19 +182,22 @@ class KernelRidgeEnergy:
         self._factor = factorise_kernel(x, self.hyper.gamma, self.hyper.alpha, self._x_sq)
         centred = y - self.offset
         self.weights = cholesky_solve(self._factor, centred)
-        self.amplitude = self._estimate_amplitude(centred)
+        self.amplitude = None
+        self.amplitude = self._ensure_amplitude()
         return self
 
-    def _estimate_amplitude(self, centred: np.ndarray) -> float:
-        # maximum-likelihood signal variance of a GP with covariance A^2 (K + alpha I)
-        return float(np.sqrt(max(centred @ self.weights, 0.0) / len(centred)))
-
     def _ensure_amplitude(self) -> float:
-        if self.amplitude is None:  # a file written before amplitudes were stored
-            # y_c^T w = w^T (L L^T) w = |L^T w|^2 with the factor: no kernel rebuild
-            upper = self._ensure_factor().T
-            self.amplitude = float(np.linalg.norm(blas.dtrmv(upper, self.weights, lower=0))
-                                   / np.sqrt(len(self.weights)))
+        """The amplitude of :attr:`amplitude_rule`, computed from the factor and the weights
+        when not known yet (after a fit, or for a file written without it)."""
+        if self.amplitude is None:
+            factor = self._ensure_factor()
+            if self.amplitude_rule == "loo":
+                self.amplitude = loo_amplitude(factor, self.weights)
+            else:
+                # maximum-likelihood signal variance of a GP with covariance A^2 (K + alpha I):
+                # y_c^T w / n, and y_c^T w = w^T (L L^T) w = |L^T w|^2 (no kernel rebuild)
+                self.amplitude = float(np.linalg.norm(blas.dtrmv(factor.T, self.weights, lower=0))
+                                       / np.sqrt(len(self.weights)))
         return self.amplitude
 
     def _squares(self) -> np.ndarray:
@@ -231,14 +279,17 @@ class KernelRidgeEnergy:
         return {"x_train": self.x_train, "weights": self.weights,
                 "offset": np.array(self.offset), "alpha": np.array(self.hyper.alpha),
                 "gamma": np.array(self.hyper.gamma),
-                "amplitude": np.array(np.nan if self.amplitude is None else self.amplitude)}
+                "amplitude": np.array(np.nan if self.amplitude is None else self.amplitude),
+                "amplitude_rule": np.array(self.amplitude_rule)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "KernelRidgeEnergy":
         missing = [key for key in ("x_train", "weights", "offset", "alpha", "gamma") if key not in arrays]
         if missing:
             raise ValueError(f"model arrays lack {missing}: not a KRR model file")
-        model = cls(KRRHyperparameters(alpha=float(arrays["alpha"]), gamma=float(arrays["gamma"])))
+        # files written before the calibrated rule existed have maximum-likelihood amplitudes
+        rule = str(arrays["amplitude_rule"]) if "amplitude_rule" in arrays else "ml"
+        model = cls(KRRHyperparameters(alpha=float(arrays["alpha"]), gamma=float(arrays["gamma"])), rule)
         model.x_train = np.ascontiguousarray(arrays["x_train"], dtype=np.float64)
         model.weights = np.asarray(arrays["weights"], dtype=np.float64)
         if model.x_train.ndim != 2 or model.weights.shape != (len(model.x_train),):

@@ -104,6 +104,7 @@ def model_record(model: KernelRidgeEnergy, settings: MBTRSettings, metrics: Mapp
         "hyperparameters": {"alpha": model.hyper.alpha, "gamma": model.hyper.gamma,
                             "sigma": settings.sigma},
         "amplitude": model.amplitude,
+        "amplitude_rule": model.amplitude_rule,
         "n_train": int(len(model.weights)),
         "n_features": model.n_features,
         "species": list(settings.species),
