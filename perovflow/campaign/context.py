@@ -42,6 +42,10 @@ class CampaignContext:
         """Energies per atom of this engine's completed labels among ``ids``."""
         return self.store.energies(ids, self.engine.name, self.engine.settings_hash)
 
+    def labelled_forces(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Forces (eV/Å) of this engine's completed labels among ``ids``."""
+        return self.store.forces(ids, self.engine.name, self.engine.settings_hash)
+
     def features(self, role: str) -> tuple[list[str], np.ndarray]:
         return self.store.load_features(self.descriptor.settings.hash, role)
 

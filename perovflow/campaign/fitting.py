@@ -11,6 +11,7 @@ import numpy as np
 
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.records import TestErrors, initial_model_tag
+from perovflow.models.calibration import calibration
 from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
 from perovflow.models.saved import model_record
 from perovflow.models.tuning import TuningResult, tune_krr
@@ -26,14 +27,38 @@ class TrainingSet:
 
 
 def test_errors(ctx: CampaignContext, model: KernelRidgeEnergy) -> TestErrors:
-    """Energy errors on the labelled part of the held-out test set."""
+    """Energy and force errors on the labelled part of the held-out test set, and the
+    calibration of sigma against the energy errors."""
     test_ids, test_features = ctx.features("test")
     test_energy = ctx.labelled_energies(test_ids)
     rows = [i for i, sid in enumerate(test_ids) if sid in test_energy]
     reference = np.array([test_energy[test_ids[i]] for i in rows])
     errors = (model.predict(test_features[rows]) - reference) * EV_TO_MEV
-    return TestErrors(mae_mev=float(np.abs(errors).mean()), rmse_mev=float(np.sqrt((errors ** 2).mean())),
-                      n_test=len(rows))
+    forces = force_errors(ctx, model, [test_ids[i] for i in rows])
+    return TestErrors(
+        mae_mev=float(np.abs(errors).mean()), rmse_mev=float(np.sqrt((errors ** 2).mean())), n_test=len(rows),
+        force_mae_mev=float(np.abs(forces.errors).mean()) if forces.n_structures else None,
+        force_rmse_mev=float(np.sqrt((forces.errors ** 2).mean())) if forces.n_structures else None,
+        n_test_forces=forces.n_structures,
+        calibration=calibration(errors, model.sigma(test_features[rows]) * EV_TO_MEV) if len(rows) >= 3 else None)
+
+
+@dataclass(frozen=True)
+class ForceErrors:
+    errors: np.ndarray  # ML minus label, every Cartesian component (meV/Å)
+    n_structures: int
+
+
+def force_errors(ctx: CampaignContext, model: KernelRidgeEnergy, ids: list[str]) -> ForceErrors:
+    """Force errors of the model on the structures ``ids`` whose labels have forces."""
+    reference = ctx.labelled_forces(ids)
+    chosen = [sid for sid in ids if sid in reference]
+    errors = []
+    for sid, atoms in zip(chosen, ctx.store.structures(chosen)):
+        features, derivatives = ctx.descriptor.create_with_derivatives(atoms)
+        _, predicted = model.energy_and_forces(features, derivatives)
+        errors.append((predicted - reference[sid]).ravel())
+    return ForceErrors(np.concatenate(errors) * EV_TO_MEV if errors else np.zeros(0), len(chosen))
 
 
 def fit_and_test(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperparameters, tag: str,
@@ -45,8 +70,10 @@ def fit_and_test(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperpar
     model = KernelRidgeEnergy(hyper).fit(training.x, training.y)
     fit_seconds = time.perf_counter() - began
     engine = ctx.engine
-    all_metrics = {**test_errors(ctx, model).as_metrics(), "n_train": len(training.ids), **(metrics or {}),
-                   "fit_seconds": fit_seconds}
+    began = time.perf_counter()
+    errors = test_errors(ctx, model)
+    all_metrics = {**errors.as_metrics(), "n_train": len(training.ids), **(metrics or {}),
+                   "fit_seconds": fit_seconds, "test_seconds": time.perf_counter() - began}
     arrays, record = model_record(
         model, ctx.descriptor.settings, metrics=all_metrics, tuning=tuning, training_ids=training.ids,
         extra={**meta, "engine": engine.name, "engine_settings_hash": engine.settings_hash,

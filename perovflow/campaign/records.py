@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from perovflow.models.calibration import Calibration
+
 FINAL_MODEL = "final"
 
 
@@ -67,12 +69,19 @@ class Continuation:
 
 @dataclass(frozen=True)
 class TestErrors:
-    """Energy errors of a model on the labelled test set (meV/atom)."""
+    """Errors of a model on the labelled test set: energies (meV/atom), force components
+    (meV/Å; None without force labels) and how well sigma describes the energy errors."""
 
     mae_mev: float
     rmse_mev: float
     n_test: int
+    force_mae_mev: float | None = None
+    force_rmse_mev: float | None = None
+    n_test_forces: int = 0  # test structures whose labels have forces
+    calibration: Calibration | None = None  # None with fewer than three test structures
 
     def as_metrics(self) -> dict[str, Any]:
         return {"test_energy_mae_mev_per_atom": self.mae_mev, "test_energy_rmse_mev_per_atom": self.rmse_mev,
-                "n_test": self.n_test}
+                "n_test": self.n_test, "test_force_mae_mev_per_angstrom": self.force_mae_mev,
+                "test_force_rmse_mev_per_angstrom": self.force_rmse_mev, "n_test_forces": self.n_test_forces,
+                **(self.calibration.as_metrics() if self.calibration is not None else {})}

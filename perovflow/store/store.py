@@ -246,6 +246,15 @@ class Store:
         )
         return {doc["structure_id"]: doc["energy_per_atom"] for doc in cursor}
 
+    def forces(self, ids: list[str], engine: str, settings_hash: str) -> dict[str, np.ndarray]:
+        """Forces (n_atoms, 3) in eV/Å of the completed labels among ``ids`` that stored them."""
+        cursor = self.db.calculations.find(
+            {"structure_id": {"$in": ids}, "engine": engine, "settings_hash": settings_hash,
+             "status": "completed", "forces": {"$exists": True}},
+            {"structure_id": 1, "forces": 1},
+        )
+        return {doc["structure_id"]: np.asarray(doc["forces"], dtype=np.float64).reshape(-1, 3) for doc in cursor}
+
     def count_labels(self, purposes: Iterable[str]) -> int:
         """Completed labels of this campaign made for any of ``purposes`` (e.g. stage1)."""
         return self.db.calculations.count_documents(
