@@ -23,20 +23,28 @@ def _save(plt, fig, path: Path) -> Path:
     return path
 
 
+LEARNING_CURVE_PANELS = (("mae", "test-set energy MAE (meV/atom)"), ("force_mae", "test-set force MAE (meV/Å)"))
+
+
 def plot_learning_curve(info: dict[str, Any], path: Path) -> Path | None:
-    rows = [r for r in info["learning_curve"] if r["mae"] is not None]
-    if not rows:
+    """Test-set energy MAE and, where measured, force MAE against training structures (the
+    paper's Fig. 6); versions stored without force errors are left out of the force panel."""
+    curve = info["learning_curve"]
+    panels = [(key, label) for key, label in LEARNING_CURVE_PANELS if any(r.get(key) is not None for r in curve)]
+    if not panels or panels[0][0] != "mae":
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for stage, marker in (("initial", "o"), ("stage1", "s"), ("stage2", "^"), ("final", "*")):
-        chosen = [r for r in rows if r["stage"] == stage]
-        if chosen:
-            ax.plot([r["n_train"] for r in chosen], [r["mae"] for r in chosen], marker=marker, label=stage)
-    ax.set_xlabel("training structures")
-    ax.set_ylabel("test-set energy MAE (meV/atom)")
-    ax.set_title(f"{info['campaign']}: learning curve")
-    ax.legend()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    for ax, (key, label) in zip(axes[0], panels):
+        rows = [r for r in curve if r.get(key) is not None]
+        for stage, marker in (("initial", "o"), ("stage1", "s"), ("stage2", "^"), ("final", "*")):
+            chosen = [r for r in rows if r["stage"] == stage]
+            if chosen:
+                ax.plot([r["n_train"] for r in chosen], [r[key] for r in chosen], marker=marker, label=stage)
+        ax.set_xlabel("training structures")
+        ax.set_ylabel(label)
+        ax.legend()
+    fig.suptitle(f"{info['campaign']}: learning curve")
     return _save(plt, fig, path)
 
 

@@ -21,9 +21,49 @@ def learning_curve(db: Database, campaign: str) -> list[dict[str, Any]]:
             "n_train": metrics.get("n_train"), "n_test": metrics.get("n_test"),
             "mae": metrics.get("test_energy_mae_mev_per_atom"),
             "rmse": metrics.get("test_energy_rmse_mev_per_atom"),
+            # meV/Å; None for versions stored before force errors were measured
+            "force_mae": metrics.get("test_force_mae_mev_per_angstrom"),
+            "force_rmse": metrics.get("test_force_rmse_mev_per_angstrom"),
+            "spearman": metrics.get("calibration_spearman"),
+            "rmse_over_sigma": metrics.get("calibration_rmse_over_sigma_terciles"),
+            "miscalibration_area": metrics.get("calibration_miscalibration_area"),
             "engine": doc.get("engine"), "is_dft": doc.get("is_dft"),
         })
     return rows
+
+
+def _number(value: float | None, width: int, digits: int = 3) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:{width}.{digits}f}"
+
+
+def _model_label(row: dict[str, Any]) -> str:
+    return f"batch {row['batch']}" if row["batch"] is not None else str(row["stage"])
+
+
+def format_learning_curve(rows: list[dict[str, Any]]) -> list[str]:
+    """Test-set energy and force errors of every model version ('-' where not measured)."""
+    lines = ["  learning curve (test-set errors: energy meV/atom, force components meV/Å):",
+             "    version  stage      n_train  n_test    E MAE   E RMSE     F MAE    F RMSE"]
+    for row in rows:
+        lines.append(f"    {row['version']:>7}  {_model_label(row):<9}  {row['n_train']!s:>7}  {row['n_test']!s:>6}"
+                     f"  {_number(row['mae'], 7)}  {_number(row['rmse'], 7)}"
+                     f"  {_number(row.get('force_mae'), 8, 1)}  {_number(row.get('force_rmse'), 8, 1)}")
+    return lines
+
+
+def format_calibration(rows: list[dict[str, Any]]) -> list[str]:
+    """Sigma's calibration on the test set for the first and the latest model that has it."""
+    measured = [row for row in rows if row.get("rmse_over_sigma")]
+    if not measured:
+        return []
+    lines = ["  sigma calibration on the test set (Spearman of sigma with |error|; RMSE / mean sigma per sigma "
+             "tercile, low to high; miscalibration area):"]
+    for row in ([measured[0], measured[-1]] if len(measured) > 1 else measured):
+        spearman = "-" if row["spearman"] is None else f"{row['spearman']:.2f}"
+        ratios = " ".join(f"{r:.2f}" for r in row["rmse_over_sigma"])
+        lines.append(f"    version {row['version']} ({_model_label(row)}): Spearman {spearman}, RMSE/sigma {ratios}, "
+                     f"area {_number(row['miscalibration_area'], 0)}")
+    return lines
 
 
 def fizzle_reason(db: Database, fw_id: int) -> str | None:
@@ -143,12 +183,8 @@ def format_summary(info: dict[str, Any]) -> str:
         lines.append(f"  selection:  {chosen['method']}, {chosen['clusters']} clusters{sizes}{objective}; "
                      f"{chosen['batches']} batches, {chosen['selected']} structures")
     if info["learning_curve"]:
-        lines.append("  learning curve (test-set energy error, meV/atom):")
-        lines.append("    version  stage      n_train  n_test      MAE     RMSE")
-        for row in info["learning_curve"]:
-            step = f"batch {row['batch']}" if row["batch"] is not None else str(row["stage"])
-            lines.append(f"    {row['version']:>7}  {step:<9}  {row['n_train']!s:>7}  {row['n_test']!s:>6}"
-                         f"  {row['mae']:7.3f}  {row['rmse']:7.3f}")
+        lines.extend(format_learning_curve(info["learning_curve"]))
+        lines.extend(format_calibration(info["learning_curve"]))
     if info.get("active_learning"):
         lines.append("  labels per stage: " + ", ".join(f"{k} {n}" for k, n in info["labels_by_stage"].items()))
         lines.append("  active learning (relaxation test: share converged, MAE of relaxed energies in meV/atom):")
