@@ -19,7 +19,7 @@ from typing import Any, Callable
 from perovflow.engines import ENGINES, make_engine
 from perovflow.selection import SIZE_BOUNDED, check_sizes
 from perovflow.selection.methods import METHODS
-from perovflow.structures import PHASES, PerovskiteSystem, enumerate_compositions, normalise_phase
+from perovflow.structures import CELL_MODES, PHASES, PerovskiteSystem, enumerate_compositions, normalise_phase
 from perovflow.yaml_files import read_yaml
 
 
@@ -245,8 +245,12 @@ class ActiveSettings:
     dft_fmax: float = _setting(0.1, "a positive number in eV/Å: stage-1 DFT relaxations", _positive_number,
                                paper=0.1)
     dft_max_steps: int = _setting(100, "a positive integer: step limit of stage-1 DFT relaxations", _positive_int)
-    stage2_dft_steps: int = _setting(5, "a positive integer: DFT steps per stage-2 relaxation", _positive_int,
-                                     paper=5)
+    stage2_dft_steps: int = _setting(
+        5,
+        "a positive integer: DFT calculations per stage-2 relaxation (the start, then one per step)",
+        _positive_int,
+        paper=5,
+    )
     stage1_iterations: int = _setting(20, "a positive integer: most stage-1 iterations", _positive_int)
     stage2_iterations: int = _setting(10, "a positive integer: most stage-2 iterations", _positive_int)
     plateau_mev: float = _setting(0.1, "a non-negative number: a stage ends when the relaxation-test MAE improves "
@@ -274,10 +278,29 @@ class PruneSettings:
     seed: int = _setting(0, *_SEED)
 
 
+@dataclass(frozen=True)
+class RelaxSettings:
+    """What every relaxation of a campaign moves (ML, relaxation test and active learning)."""
+
+    cell: str = _setting(
+        "symmetric",
+        "one of symmetric, fixed (symmetric: lattice parameters relax within the "
+        "phase's space group, as the halides; fixed: the Vegard cell is kept)",
+        lambda v: v in CELL_MODES,
+        paper="symmetric",
+    )
+
+
 SECTIONS: dict[str, type] = {
-    "system": SystemSettings, "pool": PoolSettings, "descriptor": DescriptorSettings,
-    "selection": SelectionSettings, "labelling": LabellingSettings, "model": ModelSettings,
-    "active": ActiveSettings, "prune": PruneSettings,
+    "system": SystemSettings,
+    "pool": PoolSettings,
+    "descriptor": DescriptorSettings,
+    "selection": SelectionSettings,
+    "labelling": LabellingSettings,
+    "model": ModelSettings,
+    "active": ActiveSettings,
+    "prune": PruneSettings,
+    "relax": RelaxSettings,
 }
 TOP_LEVEL = ("campaign", "phases", "hyperparameters", *SECTIONS)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -295,6 +318,7 @@ class CampaignSettings:
     model: ModelSettings = field(default_factory=ModelSettings)
     active: ActiveSettings = field(default_factory=ActiveSettings)
     prune: PruneSettings = field(default_factory=PruneSettings)
+    relax: RelaxSettings = field(default_factory=RelaxSettings)
 
     @property
     def species(self) -> tuple[str, ...]:
@@ -319,7 +343,7 @@ class CampaignSettings:
 
 
 # settings added since campaigns were first stored, with the value every earlier campaign used
-ADDED_SETTINGS: dict[str, dict[str, Any]] = {"descriptor": {"normalization": "n_atoms"}}
+ADDED_SETTINGS: dict[str, dict[str, Any]] = {"descriptor": {"normalization": "n_atoms"}, "relax": {"cell": "fixed"}}
 
 
 def with_added_settings(stored: dict[str, Any]) -> dict[str, Any]:
@@ -328,7 +352,9 @@ def with_added_settings(stored: dict[str, Any]) -> dict[str, Any]:
     campaign file read today."""
     completed = dict(stored)
     for section, added in ADDED_SETTINGS.items():
-        if isinstance(completed.get(section), dict):
+        if section not in completed:
+            completed[section] = dict(added)
+        elif isinstance(completed[section], dict):
             completed[section] = {**added, **completed[section]}
     return completed
 
@@ -406,6 +432,16 @@ def _check_engine(labelling: LabellingSettings) -> None:
         raise CampaignError(message if message.startswith("labelling.") else f"labelling.options: {message}") from None
 
 
+def _check_cell_relaxation(labelling: LabellingSettings, relax: RelaxSettings) -> None:
+    """A cell relaxation needs the stress from every engine step: FHI-aims only computes it
+    when asked."""
+    if relax.cell == "symmetric" and labelling.engine == "fhi-aims" and not labelling.options.get("compute_stress"):
+        raise CampaignError(
+            "relax.cell: 'symmetric' moves the cell, which needs FHI-aims' stress; set "
+            "labelling.options.compute_stress: true, or relax.cell: fixed"
+        )
+
+
 def check_cluster_sizes(settings: CampaignSettings) -> None:
     """The cluster count and size bounds must fit the pool the campaign will generate; the
     one place this is decided for campaigns (the arithmetic is the selection package's)."""
@@ -445,6 +481,13 @@ def parse_campaign(data: Any, source: str = "campaign") -> CampaignSettings:
     sections = {section: _section(section, data.get(section), preset.get(section)) for section in SECTIONS}
     phases = _phases(sections["system"], data.get("phases"))
     _check_engine(sections["labelling"])
+    _check_cell_relaxation(sections["labelling"], sections["relax"])
+    if sections["active"].enabled and sections["descriptor"].normalization == "l2":
+        raise CampaignError(
+            "descriptor.normalization: 'l2' has no analytic MBTR forces (DScribe), which the ML "
+            "relaxations of active learning need; allowed with active learning: none, n_atoms, "
+            "valle_oganov"
+        )
     if sections["descriptor"].x_min >= sections["descriptor"].x_max:
         raise CampaignError("descriptor.x_min: must be smaller than descriptor.x_max")
     settings = CampaignSettings(name=name, phases=phases, **sections)

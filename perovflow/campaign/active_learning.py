@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from perovflow.campaign.context import CampaignContext, symmetry_constrained
+from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.fitting import fit_with_snapshots
 from perovflow.campaign.jobs import iteration_job, prune_job, refit_after, relaxation_job
 from perovflow.campaign.next import Next
@@ -18,11 +18,11 @@ from perovflow.campaign.records import Continuation, refit_model_tag
 from perovflow.campaign.relaxation import ACTIVE_PURPOSES, active_snapshot_ids
 from perovflow.campaign.relaxation_test import evaluate_relaxation_test
 from perovflow.campaign.rules import StageRules, next_stage, stage1_acquisitions, stage2_acquisitions
-from perovflow.models.relaxation import ml_relax
 from perovflow.settings import ActiveSettings
 from perovflow.structures import generate_relaxation_starts
 
-# stage 2 runs exactly ``stage2_dft_steps`` engine steps: an fmax no relaxation reaches
+# stage 2 makes exactly ``stage2_dft_steps`` engine calculations (the paper's "five steps"):
+# an fmax no relaxation reaches, and BFGS steps = calculations - 1 (the first is the start)
 STAGE2_FMAX = 1e-6
 
 
@@ -82,8 +82,7 @@ def explore(ctx: CampaignContext, iteration: int, stage: str) -> list[Continuati
     began = time.perf_counter()
     for sid, atoms in zip(start_ids, starts):
         phase = atoms.info["phase"]
-        trace = ml_relax(atoms, calculator, fmax=active.ml_fmax, max_steps=active.ml_max_steps,
-                         track_sigma=True, constraint=symmetry_constrained(atoms, atoms).constraints[0])
+        trace = ctx.ml_relax(atoms, calculator, track_sigma=True)
         traces[phase].append(trace)
         relaxed[phase].append({"start_id": sid, "steps": trace.steps, "converged": trace.converged,
                                "sigma_mev": [float(s) for s in trace.sigmas],
@@ -98,7 +97,7 @@ def explore(ctx: CampaignContext, iteration: int, stage: str) -> list[Continuati
                                      per_phase=active.per_phase,
                                      final_steps={p: [t.steps for t in ts] for p, ts in traces.items()})
         thresholds_next = thresholds
-        fmax, max_steps = STAGE2_FMAX, active.stage2_dft_steps
+        fmax, max_steps = STAGE2_FMAX, active.stage2_dft_steps - 1
     continuations = []
     for choice in chosen:
         trace = traces[choice.phase][choice.index]

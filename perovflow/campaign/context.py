@@ -13,6 +13,7 @@ from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
 from perovflow.engines import Engine, make_engine
 from perovflow.models.calculator import MBTRKRRCalculator
 from perovflow.models.krr import KernelRidgeEnergy
+from perovflow.models.relaxation import MLRelaxation, ml_relax
 from perovflow.models.saved import model_from_record
 from perovflow.settings import CampaignSettings
 from perovflow.store.store import Store
@@ -61,6 +62,13 @@ class CampaignContext:
         """An ASE calculator of a stored model and the model's record (version, metrics, ...)."""
         model, meta = self.model(tag)
         return MBTRKRRCalculator(model, self.descriptor), meta
+
+    def ml_relax(self, start: Atoms, calculator: MBTRKRRCalculator, track_sigma: bool) -> MLRelaxation:
+        """The campaign's ML relaxation of an undistorted start: halides and cell in the start's
+        symmetry (the cell moving as ``relax.cell`` says), the active section's fmax and steps."""
+        active = self.settings.active
+        return ml_relax(start, calculator, fmax=active.ml_fmax, max_steps=active.ml_max_steps,
+                        track_sigma=track_sigma, constraint=SymmetryConstraint(start), cell=self.settings.relax.cell)
 
 
 def _fields(section: Any) -> dict[str, Any]:

@@ -50,10 +50,35 @@ def prune_and_finish(ctx: CampaignContext) -> dict:
     version = fit_with_snapshots(ctx, list(chosen["kept"]), FINAL_MODEL,
                                  {"stage": FINAL_STAGE, "pruned_from": chosen["n_snapshots"]}, chunk=record_number)
     test = evaluate_relaxation_test(ctx, FINAL_MODEL)
-    store.update_iteration(record_number, {"stage": FINAL_STAGE, "model_version": version, "model_tag": FINAL_MODEL,
-                                           "relaxation_test": test, "n_snapshots": chosen["n_snapshots"],
-                                           "n_kept": len(chosen["kept"])})
+    store.update_iteration(
+        record_number,
+        {
+            "stage": FINAL_STAGE,
+            "model_version": version,
+            "model_tag": FINAL_MODEL,
+            "relaxation_test": test,
+            "n_snapshots": chosen["n_snapshots"],
+            "n_kept": len(chosen["kept"]),
+            "before_pruning": before_pruning(records),
+        },
+    )
     return {"model_version": version, "n_snapshots": chosen["n_snapshots"], "n_kept": len(chosen["kept"])}
+
+
+def before_pruning(records: list[dict]) -> dict | None:
+    """The last active-learning refit, trained on every snapshot: the final model Homm et al.
+    2025 report (they prune afterwards, for cheaper predictions), with its relaxation test."""
+    refits = [r for r in records if r.get("stage") not in (FINAL_STAGE, "initial") and r.get("refit_version")]
+    if not refits:
+        return None
+    last = max(refits, key=lambda r: r["iteration"])
+    test = last.get("relaxation_test") or {}
+    return {
+        "model_version": last["refit_version"],
+        "model_tag": last.get("refit_tag"),
+        "iteration": last["iteration"],
+        "relaxation_test": {key: test.get(key) for key in ("n", "convergence", "mae_mev", "rmse_mev")},
+    }
 
 
 def prune(ctx: CampaignContext) -> Next:

@@ -1,6 +1,8 @@
 """Relaxations by the campaign's engine, every step stored as a labelled snapshot: the
 relaxation test's references and the DFT continuations of active learning (Homm et al.
-2025, section IV.B). Halides and cell keep the symmetry of a reference structure."""
+2025, section IV.B). Halides and cell keep the symmetry of a reference structure; the cell
+relaxes within it unless the campaign's ``relax.cell`` is ``fixed``."""
+
 from __future__ import annotations
 
 import time
@@ -21,13 +23,26 @@ def run_engine_relaxation(ctx: CampaignContext, request: RelaxationRequest) -> d
     if done is not None and done.get("finished"):
         return {"reused": True, "steps": done["steps"]}
     start, reference = store.structures([request.start_id, request.reference_id])
-    fields = {"purpose": request.purpose, "iteration": request.iteration, "start_id": request.start_id,
-              "reference_id": request.reference_id, "engine": engine.name, "settings_hash": engine.settings_hash,
-              "fmax": request.fmax, "max_steps": request.max_steps, "phase": start.info.get("phase")}
+    fields = {
+        "purpose": request.purpose,
+        "iteration": request.iteration,
+        "start_id": request.start_id,
+        "reference_id": request.reference_id,
+        "engine": engine.name,
+        "settings_hash": engine.settings_hash,
+        "fmax": request.fmax,
+        "max_steps": request.max_steps,
+        "phase": start.info.get("phase"),
+        "cell": ctx.settings.relax.cell,
+    }
     began = time.perf_counter()
     try:
-        relaxation = engine.relax(symmetry_constrained(start, reference), fmax=request.fmax,
-                                  max_steps=request.max_steps)
+        relaxation = engine.relax(
+            symmetry_constrained(start, reference),
+            fmax=request.fmax,
+            max_steps=request.max_steps,
+            cell=ctx.settings.relax.cell,
+        )
     except EngineError as exc:
         store.update_trajectory(request.key, {**fields, "finished": False, "failed": exc.reason,
                                               "corrections": exc.corrections})

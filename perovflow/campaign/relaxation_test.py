@@ -15,11 +15,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from ase import Atoms
 
-from perovflow.campaign.context import CampaignContext, symmetry_constrained
+from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.jobs import relaxation_job
 from perovflow.campaign.next import Job, Next, fan_in
 from perovflow.campaign.records import RelaxationRequest
-from perovflow.models.relaxation import ml_relax
 from perovflow.structures import PerovskiteSystem, build_structure, generate_relaxation_starts
 from perovflow.units import EV_TO_MEV
 
@@ -122,7 +121,7 @@ def relaxation_test_jobs(ctx: CampaignContext, test_ids: list[str]) -> Next:
 def evaluate_relaxation_test(ctx: CampaignContext, tag: str) -> dict[str, Any]:
     """ML-relax every relaxation-test start with model ``tag`` and compare the relaxed
     energies with the engine's; mixing enthalpies from each method's own end members."""
-    store, active, halides = ctx.store, ctx.settings.active, ctx.settings.system.x
+    store, halides = ctx.store, ctx.settings.system.x
     calculator, model_record = ctx.calculator_and_record(tag)
     version = model_record["version"]
     ids = store.structure_ids("relax_test")
@@ -133,8 +132,7 @@ def evaluate_relaxation_test(ctx: CampaignContext, tag: str) -> dict[str, Any]:
     began = time.perf_counter()
     for i in usable:
         start = starts[i]
-        trace = ml_relax(start, calculator, fmax=active.ml_fmax, max_steps=active.ml_max_steps,
-                         track_sigma=False, constraint=symmetry_constrained(start, start).constraints[0])
+        trace = ctx.ml_relax(start, calculator, track_sigma=False)
         ml.append(RelaxedEnergy(trace.energies[-1] / len(start), trace.converged, trace.steps))
         ref = references[ids[i]]
         engine.append(RelaxedEnergy(ref["energy_per_atom"], bool(ref["converged"]), int(ref["steps"])))

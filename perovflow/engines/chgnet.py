@@ -43,5 +43,5 @@ class CHGNetEngine:
     def single_point(self, atoms: Atoms) -> Label:
         return calculator_label(atoms, _calculator(self.model_version), self.name, self.is_dft)
 
-    def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
-        return calculator_relaxation(atoms, _calculator(self.model_version), self.name, fmax, max_steps)
+    def relax(self, atoms: Atoms, fmax: float, max_steps: int, cell: str = "fixed") -> Relaxation:
+        return calculator_relaxation(atoms, _calculator(self.model_version), self.name, fmax, max_steps, cell=cell)

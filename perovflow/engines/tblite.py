@@ -73,12 +73,12 @@ class TBLiteEngine:
         with self._thread_limit():
             return calculator_label(atoms, self._calculator(), self.name, self.is_dft, guard=_as_engine_error())
 
-    def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
+    def relax(self, atoms: Atoms, fmax: float, max_steps: int, cell: str = "fixed") -> Relaxation:
         def guard(labels: list[Label]):
             return _as_engine_error(prefix=lambda: f"relaxation step {len(labels)}: ")
 
         with self._thread_limit():
-            return calculator_relaxation(atoms, self._calculator(), self.name, fmax, max_steps, guard=guard)
+            return calculator_relaxation(atoms, self._calculator(), self.name, fmax, max_steps, guard=guard, cell=cell)
 
 
 @contextmanager

@@ -235,26 +235,32 @@ class KernelRidgeEnergy:
 
     def energy_and_forces(self, features: np.ndarray, derivatives: np.ndarray) -> tuple[float, np.ndarray]:
         """Total energy (eV) and forces (eV/Å) of one structure from its features (F,) and
-        their derivatives (n_atoms, 3, F).
+        their derivatives (n_atoms, 3, F)."""
+        derivatives = np.asarray(derivatives, dtype=np.float64)
+        n_features = self.n_features
+        if derivatives.ndim != 3 or derivatives.shape[1:] != (3, n_features):
+            raise ValueError(f"derivatives must have shape (n_atoms, 3, {n_features}), got {derivatives.shape}")
+        n_atoms = derivatives.shape[0]
+        energy_per_atom, gradient = self.energy_gradient(features)
+        forces = -n_atoms * (derivatives.reshape(-1, n_features) @ gradient).reshape(n_atoms, 3)
+        return float(n_atoms * energy_per_atom), forces
+
+    def energy_gradient(self, features: np.ndarray) -> tuple[float, np.ndarray]:
+        """Energy per atom (eV) of one structure and its gradient with respect to the
+        features, shape (F,).
 
         Two matrix-vector products with the training matrix: k(x, X) from X x and the
-        precomputed |X_i|^2, and the descriptor gradient from X^T (w k).
+        precomputed |X_i|^2, and the gradient from X^T (w k).
         """
         x = self._check_features(np.reshape(features, (1, -1)))[0]
-        derivatives = np.asarray(derivatives, dtype=np.float64)
-        if derivatives.ndim != 3 or derivatives.shape[1:] != (3, x.size):
-            raise ValueError(f"derivatives must have shape (n_atoms, 3, {x.size}), got {derivatives.shape}")
-        n_atoms = derivatives.shape[0]
         weighted = self.kernel_to_training(x[None, :])[0]
         weighted *= self.weights
         total = weighted.sum()
-        energy_per_atom = total + self.offset
         # d(E/atom)/dx = -2 gamma (x sum_i w_i k_i - X^T (w k))
         gradient = self.x_train.T @ weighted
         gradient -= total * x
         gradient *= 2.0 * self.hyper.gamma
-        forces = -n_atoms * (derivatives.reshape(-1, x.size) @ gradient).reshape(n_atoms, 3)
-        return float(n_atoms * energy_per_atom), forces
+        return float(total + self.offset), gradient
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
         if self.weights is None:

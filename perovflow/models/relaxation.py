@@ -1,8 +1,9 @@
 """ML relaxations that record energy, max force and GP sigma along the trajectory.
 
-Defaults of Homm et al. 2025 (IV.B): BFGS to fmax 0.005 eV/Å within 200 steps. The cell is kept
-fixed (the KRR model has no stress); pass the structures module's SymmetryConstraint to
-keep halides on their parent-phase sites while A and B move.
+Defaults of Homm et al. 2025 (IV.B): BFGS to fmax 0.005 eV/Å within 200 steps. Pass the
+structures module's SymmetryConstraint to keep halides on their parent-phase sites while
+A and B move; with ``cell="symmetric"`` the lattice relaxes too (the model's stress), kept
+in the same symmetry by the constraint.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from ase.optimize import BFGS
 from threadpoolctl import threadpool_limits
 
 from perovflow.models.calculator import MBTRKRRCalculator
+from perovflow.structures.cell import quiet_cell_filter, relaxation_target
 from perovflow.units import EV_TO_MEV
 
 
@@ -35,8 +37,15 @@ class MLRelaxation:
         return int(above[0]) if above.size else None
 
 
-def ml_relax(atoms: Atoms, calculator: MBTRKRRCalculator, fmax: float = 0.005,
-             max_steps: int = 200, track_sigma: bool = True, constraint=None) -> MLRelaxation:
+def ml_relax(
+    atoms: Atoms,
+    calculator: MBTRKRRCalculator,
+    fmax: float = 0.005,
+    max_steps: int = 200,
+    track_sigma: bool = True,
+    constraint=None,
+    cell: str = "fixed",
+) -> MLRelaxation:
     """BFGS relaxation with the ML model; the GP sigma of every step when ``track_sigma``.
 
     The sigmas are exact GP standard deviations of each recorded structure, computed after
@@ -68,13 +77,13 @@ def ml_relax(atoms: Atoms, calculator: MBTRKRRCalculator, fmax: float = 0.005,
         trace.max_forces.append(float(np.linalg.norm(work.get_forces(), axis=1).max()))
         trace.structures.append(work.copy())
 
-    optimizer = BFGS(work, logfile=None)
+    optimizer = BFGS(relaxation_target(work, cell), logfile=None)
     optimizer.attach(record, interval=1)
     # one BLAS thread for the steps: BFGS diagonalises a 3N x 3N Hessian every step, and
     # OpenBLAS threads on such small problems wait on each other (2.2 ms with one thread,
     # up to 130 ms with two on a busy 2-core machine); the batched sigma solve below,
     # which is large, gets all threads back
-    with threadpool_limits(limits=1, user_api="blas"):
+    with threadpool_limits(limits=1, user_api="blas"), quiet_cell_filter():
         trace.converged = bool(optimizer.run(fmax=fmax, steps=max_steps))
     if track_sigma and features:
         sigmas = calculator.model.sigma(np.vstack(features)) * EV_TO_MEV

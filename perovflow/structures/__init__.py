@@ -5,6 +5,7 @@ Science code only: ASE ``Atoms`` in and out, no FireWorks or database imports.
 """
 from __future__ import annotations
 
+from perovflow.structures.cell import CELL_MODES, check_cell_mode, relaxation_target
 from perovflow.structures.compositions import (
     N_X_SITES,
     check_composition,
@@ -30,9 +31,28 @@ from perovflow.structures.system import ALLOWED_A, ALLOWED_B, ALLOWED_X, Perovsk
 from perovflow.structures.vegard import DEFAULT_LATTICE_CONSTANTS, vegard_lattice_constant
 
 __all__ = [
-    "ALLOWED_A", "ALLOWED_B", "ALLOWED_X", "DEFAULT_LATTICE_CONSTANTS", "GLAZER", "N_X_SITES",
-    "PHASES", "SPACE_GROUP_NUMBERS", "PerovskiteSystem", "PerturbationSettings",
-    "SymmetryConstraint", "build_structure", "check_composition", "composition_string",
-    "enumerate_compositions", "generate_pool", "generate_relaxation_starts", "generate_test_set",
-    "normalise_phase", "normalise_phases", "vegard_lattice_constant",
+    "ALLOWED_A",
+    "ALLOWED_B",
+    "ALLOWED_X",
+    "CELL_MODES",
+    "DEFAULT_LATTICE_CONSTANTS",
+    "GLAZER",
+    "N_X_SITES",
+    "PHASES",
+    "SPACE_GROUP_NUMBERS",
+    "PerovskiteSystem",
+    "PerturbationSettings",
+    "SymmetryConstraint",
+    "build_structure",
+    "check_cell_mode",
+    "check_composition",
+    "composition_string",
+    "enumerate_compositions",
+    "generate_pool",
+    "generate_relaxation_starts",
+    "generate_test_set",
+    "normalise_phase",
+    "normalise_phases",
+    "relaxation_target",
+    "vegard_lattice_constant",
 ]

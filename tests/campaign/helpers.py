@@ -34,5 +34,15 @@ ACTIVE = {"enabled": True, "starts_per_phase": 2, "per_phase": 1, "test_per_phas
 ACTIVE_SHORT = {**ACTIVE, "ml_fmax": 0.02, "test_max_steps": 15}
 
 
-def active_campaign(name: str, active: dict | None = None, phases: tuple[str, ...] = ("Pm-3m", "Pnma")) -> CampaignSettings:
-    return small_settings(name, phases=list(phases), selection={"clusters": 10, "batches": 2}, active=active or ACTIVE)
+def active_campaign(
+    name: str, active: dict | None = None, phases: tuple[str, ...] = ("Pm-3m", "Pnma"), cell: str = "fixed"
+) -> CampaignSettings:
+    """A small active-learning campaign; the workflow tests keep the cell ``fixed`` (shorter
+    relaxations), the campaign's own default is ``symmetric``."""
+    return small_settings(
+        name,
+        phases=list(phases),
+        selection={"clusters": 10, "batches": 2},
+        active=active or ACTIVE,
+        relax={"cell": cell},
+    )

@@ -32,6 +32,7 @@ def check_active_learning_invariants(store: Store, campaign: CampaignSettings, a
             n_acquired += 1
             trajectory = store.trajectory(acquisition["key"])
             assert trajectory["finished"] and trajectory["snapshot_ids"][0] == acquisition["start_id"]
+            assert trajectory["cell"] == campaign.relax.cell
             assert trajectory["purpose"] == record["stage"] and trajectory["iteration"] == iteration
             ml = record["ml_relaxations"][acquisition["phase"]][acquisition["index"]]
             sigmas, step = ml["sigma_mev"], acquisition["step"]
@@ -41,7 +42,8 @@ def check_active_learning_invariants(store: Store, campaign: CampaignSettings, a
                 assert trajectory["max_steps"] == active["dft_max_steps"]
                 assert trajectory["fmax"] == campaign.active.dft_fmax
             else:
-                assert step == ml["steps"] and trajectory["steps"] == active["stage2_dft_steps"]
+                # exactly stage2_dft_steps engine calculations, one snapshot each
+                assert step == ml["steps"] and len(trajectory["snapshot_ids"]) == active["stage2_dft_steps"]
             if step == 0:  # crossing at the first step: DFT continues from the start itself
                 assert acquisition["start_id"] == ml["start_id"]
             else:
@@ -54,10 +56,20 @@ def check_active_learning_invariants(store: Store, campaign: CampaignSettings, a
     record = next(records[i] for i in (1, 2) if first in records[i]["acquisitions"])
     calculator = CampaignContext(campaign, store).calculator(record["model_tag"])
     origin = store.structures([record["ml_relaxations"][first["phase"]][first["index"]]["start_id"]])[0]
-    trace = ml_relax(origin, calculator, fmax=campaign.active.ml_fmax, max_steps=first["step"], track_sigma=False,
-                     constraint=symmetry_constrained(origin, origin).constraints[0])
+    trace = ml_relax(
+        origin,
+        calculator,
+        fmax=campaign.active.ml_fmax,
+        max_steps=first["step"],
+        track_sigma=False,
+        constraint=symmetry_constrained(origin, origin).constraints[0],
+        cell=campaign.relax.cell,
+    )
     continued = store.structures([first["start_id"]])[0]
     np.testing.assert_allclose(trace.structures[first["step"]].positions, continued.positions, atol=1e-4)
+    np.testing.assert_allclose(np.array(trace.structures[first["step"]].cell), np.array(continued.cell), atol=1e-6)
+    if campaign.relax.cell == "symmetric" and first["step"] > 0:
+        assert abs(continued.get_volume() / origin.get_volume() - 1) > 1e-4  # the ML relaxation moved the cell
 
     # models: named by what they are, numbered in order; iteration i explores with the
     # refit of iteration i-1
@@ -74,4 +86,8 @@ def check_active_learning_invariants(store: Store, campaign: CampaignSettings, a
     assert pruned["n_keep"] == len(pruned["kept"]) < pruned["n_snapshots"]
     assert final["metrics"]["n_snapshots"] == len(pruned["kept"])
     assert records[4]["model_version"] == final["version"]
+    # the model before pruning (the paper's final model) is reported beside the pruned one
+    before = records[4]["before_pruning"]
+    assert before["model_version"] == records[3]["refit_version"] == by_tag["active/iteration-3"]["version"]
+    assert before["relaxation_test"]["mae_mev"] == records[3]["relaxation_test"]["mae_mev"]
     return records

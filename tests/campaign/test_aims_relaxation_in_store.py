@@ -22,9 +22,16 @@ from tests.campaign.helpers import small_campaign
 @pytest.fixture
 def aims_campaign(tmp_path, monkeypatch):
     command, log = standin_aims(tmp_path, monkeypatch)
-    options = {"command": command, "species_dir": str(species_folder(tmp_path, ["Cs", "Pb", "Cl", "Br"])),
-               "workdir": str(tmp_path / "aims_runs"), "frozen_timeout": 60.0, "polling_time_step": 0.05}
-    campaign = parse_campaign(small_campaign("aims-relax", labelling={"engine": "fhi-aims", "options": options}))
+    options = {
+        "command": command,
+        "species_dir": str(species_folder(tmp_path, ["Cs", "Pb", "Cl", "Br"])),
+        "workdir": str(tmp_path / "aims_runs"),
+        "frozen_timeout": 60.0,
+        "polling_time_step": 0.05,
+    }
+    campaign = parse_campaign(
+        small_campaign("aims-relax", labelling={"engine": "fhi-aims", "options": options}, relax={"cell": "fixed"})
+    )
     return campaign, log
 
 

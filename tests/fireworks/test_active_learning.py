@@ -113,7 +113,9 @@ def test_resume_after_stopping_workers_and_database(tmp_path):
 def _campaign_file(folder: Path, campaign) -> Path:
     import yaml
 
-    data = small_campaign(campaign.name, selection={"clusters": 10, "batches": 2}, active=ACTIVE)
+    data = small_campaign(
+        campaign.name, selection={"clusters": 10, "batches": 2}, active=ACTIVE, relax={"cell": campaign.relax.cell}
+    )
     path = folder / "campaign.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

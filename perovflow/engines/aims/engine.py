@@ -123,17 +123,18 @@ class AimsEngine:
             raise EngineError(f"{folder}: the evaluated geometry is not the requested structure", corrections)
         return self._label(step, corrections, seconds)
 
-    def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
-        """FHI-aims' own relaxer (``relax_geometry trm``) in one run folder, resumable; or,
-        when ``atoms`` carries a constraint that ``geometry.in`` cannot express (the
-        symmetry constraint of the active-learning relaxations), ASE's BFGS with one
-        FHI-aims single point per step: each step is a folder of its own, named after its
-        geometry, so a rerun relaxation reuses every step already done. The driven path
-        keeps the cell fixed, as the ML relaxations do."""
+    def relax(self, atoms: Atoms, fmax: float, max_steps: int, cell: str = "fixed") -> Relaxation:
+        """FHI-aims' own relaxer (``relax_geometry trm``; the cell moves as
+        ``relax_unit_cell`` says) in one run folder, resumable; or, when ``atoms`` carries a
+        constraint that ``geometry.in`` cannot express (the symmetry constraint of the
+        active-learning relaxations), ASE's BFGS with one FHI-aims single point per step:
+        each step is a folder of its own, named after its geometry, so a rerun relaxation
+        reuses every step already done. The driven path moves the cell when ``cell`` is
+        ``"symmetric"``, with FHI-aims' analytical stress (``compute_stress: true``)."""
         if max_steps < 0:
             raise ValueError(f"max_steps must be >= 0, got {max_steps}")
         if not geometry_can_express(atoms.constraints):
-            return driven_relaxation(atoms, lambda plain, _call: self.single_point(plain), fmax, max_steps)
+            return driven_relaxation(atoms, lambda plain, _call: self.single_point(plain), fmax, max_steps, cell=cell)
         folder = self.run_folder(atoms, f"relax-f{fmax:g}-n{max_steps}")
         if not (folder / CONTROL).is_file():
             write_inputs(folder, atoms, self.aims_settings, self.species_dir, relax_fmax=fmax, max_steps=max_steps)

@@ -69,14 +69,15 @@ class Cp2kEngine:
     def single_point(self, atoms: Atoms) -> Label:
         return self._single_point(atoms, self.run_folder(atoms))
 
-    def relax(self, atoms: Atoms, fmax: float, max_steps: int) -> Relaxation:
+    def relax(self, atoms: Atoms, fmax: float, max_steps: int, cell: str = "fixed") -> Relaxation:
         """ASE BFGS in which every force call is one CP2K single point (in its own folder,
         named after the step's geometry). A rerun after an interruption replays BFGS from
         the start: the steps already done are read back from their folders (the same
         numbers, so BFGS takes the same steps) and CP2K runs only from the first step that
         has no finished label, so the relaxation goes on from its last complete geometry
-        with its full trajectory and optimizer history."""
-        return driven_relaxation(atoms, lambda plain, _call: self.single_point(plain), fmax, max_steps)
+        with its full trajectory and optimizer history. ``cell="symmetric"`` moves the cell
+        too, with CP2K's analytical stress."""
+        return driven_relaxation(atoms, lambda plain, _call: self.single_point(plain), fmax, max_steps, cell=cell)
 
     def _binary_command(self) -> str | list[str]:
         command = self.command or find_binary()
