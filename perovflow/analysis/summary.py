@@ -122,6 +122,7 @@ def active_learning(db: Database, campaign: str) -> list[dict[str, Any]]:
             "thresholds_mev": doc.get("thresholds_mev"), "acquisitions": len(doc.get("acquisitions") or []),
             "convergence": test.get("convergence"), "mae_mev": test.get("mae_mev"), "n_test": test.get("n"),
             "next_stage": doc.get("next_stage"), "n_kept": doc.get("n_kept"), "n_snapshots": doc.get("n_snapshots"),
+            "before_pruning": doc.get("before_pruning"),
         })
     return rows
 
@@ -198,4 +199,11 @@ def format_summary(info: dict[str, Any]) -> str:
                          f"  {thresholds:<22} {conv:>9}  {mae:>7}  {row['next_stage'] or ''}")
             if row["stage"] == "final":
                 lines.append(f"           pruned: kept {row['n_kept']} of {row['n_snapshots']} relaxation snapshots")
+                before = row.get("before_pruning")
+                if before:
+                    test = before.get("relaxation_test") or {}
+                    conv = "-" if test.get("convergence") is None else f"{test['convergence']:.0%}"
+                    mae = "-" if test.get("mae_mev") is None else f"{test['mae_mev']:.3f}"
+                    lines.append(f"           before pruning (the paper's final model): model {before['model_version']}, "
+                                 f"relaxation test {conv} converged, MAE {mae} meV/atom")
     return "\n".join(lines)

@@ -43,3 +43,17 @@ def test_status_prints_energy_and_force_errors_and_the_calibration(mongo_db, tmp
     only_old = {**info, "learning_curve": curve[:1]}
     assert _png_width(plot_learning_curve(only_old, tmp_path / "energy.png")) == 660
     assert "sigma calibration" not in format_summary(only_old)
+
+
+def test_status_reports_the_model_before_and_after_pruning(mongo_db):
+    mongo_db.al_iterations.insert_many([
+        {"campaign": "pruned", "iteration": 1, "stage": "stage2", "refit_version": 6,
+         "relaxation_test": {"n": 4, "convergence": 1.0, "mae_mev": 0.25}},
+        {"campaign": "pruned", "iteration": 2, "stage": "final", "model_version": 7, "n_kept": 5, "n_snapshots": 10,
+         "relaxation_test": {"n": 4, "convergence": 0.75, "mae_mev": 0.5},
+         "before_pruning": {"model_version": 6, "iteration": 1,
+                            "relaxation_test": {"n": 4, "convergence": 1.0, "mae_mev": 0.25}}},
+    ])
+    text = format_summary(summary(mongo_db, "pruned"))
+    assert "pruned: kept 5 of 10 relaxation snapshots" in text
+    assert "before pruning (the paper's final model): model 6, relaxation test 100% converged, MAE 0.250" in text
