@@ -36,6 +36,15 @@ out += ["", "  Begin self-consistency loop: Initialization.", "  End self-consis
         f"  | Electronic free energy        :   {energy / 27.211386:18.10f} Ha   {energy:18.10f} eV",
         "  Total atomic forces (unitary forces cleaned) [eV/Ang]:"]
 out += [f"  | {i + 1:5d} " + "".join(f"{v:20.12e}" for v in f) for i, f in enumerate(forces)]
+if "compute_analytical_stress" in Path("control.in").read_text():
+    stress = atoms.get_stress(voigt=False)
+    out += ["", "  +-------------------------------------------------------------------+",
+            "  |              Analytical stress tensor - Symmetrized               |",
+            "  |                  Cartesian components [eV/A**3]                   |",
+            "  +-------------------------------------------------------------------+",
+            "  |                x                y                z                |",
+            "  |                                                                   |"]
+    out += [f"  |  {axis}  " + "".join(f"{v:17.8f}" for v in row) + "           |" for axis, row in zip("xyz", stress)]
 out += ["", f"  | Total energy of the DFT / Hartree-Fock s.c.f. calculation      : {energy:20.10f} eV",
         "", "          Have a nice day.", ""]
 sys.stdout.write("\n".join(out))

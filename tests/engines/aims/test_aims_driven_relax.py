@@ -12,6 +12,7 @@ from ase.calculators.lj import LennardJones
 from ase.constraints import FixAtoms
 
 from perovflow.engines.aims.engine import AimsEngine
+from perovflow.engines.base import EngineError
 from perovflow.engines.aims.inputs import AimsSettings
 from perovflow.structures import PerovskiteSystem, SymmetryConstraint
 from perovflow.structures.generator import build_structure
@@ -85,3 +86,26 @@ def test_fixed_atoms_still_use_aims_own_relaxer(tmp_path, species_dir, lj_aims):
     control = (folders[0] / "control.in").read_text()
     assert "relax_geometry" in control and "trm 0.05" in control
     assert "constrain_relaxation .true." in (folders[0] / "geometry.in").read_text()
+
+
+def test_symmetric_cell_relaxation_moves_the_cell_with_the_aims_stress(tmp_path, species_dir, lj_aims):
+    command, log = lj_aims
+    engine = AimsEngine(AimsSettings(k_grid=(1, 1, 1), compute_stress=True), command=command,
+                        species_dir=species_dir, workdir=tmp_path / "runs", frozen_timeout=60.0,
+                        polling_time_step=0.05)
+    atoms, reference, _ = _start()
+    atoms.set_constraint(SymmetryConstraint(atoms, reference=reference))
+    relaxation = engine.relax(atoms, fmax=0.05, max_steps=3, cell="symmetric")
+    assert runs(log) == len(relaxation.labels) == len(relaxation.structures)
+    first = relaxation.structures[0].copy()
+    first.set_constraint()
+    first.calc = LennardJones(**LJ)
+    # the parsed stress is the stand-in's, in ASE's Voigt order and units
+    np.testing.assert_allclose(relaxation.labels[0].stress, first.get_stress(), atol=1e-7)
+    end = relaxation.structures[-1]
+    assert abs(end.get_volume() / first.get_volume() - 1) > 1e-4
+    # without the stress the cell cannot move: the engine says so instead of relaxing at fixed cell
+    plain = AimsEngine(AimsSettings(k_grid=(1, 1, 1)), command=command, species_dir=species_dir,
+                       workdir=tmp_path / "plain", frozen_timeout=60.0, polling_time_step=0.05)
+    with pytest.raises(EngineError, match="compute_stress: true"):
+        plain.relax(atoms, fmax=0.05, max_steps=2, cell="symmetric")
