@@ -12,8 +12,8 @@ from ase.calculators.lj import LennardJones
 from ase.constraints import FixAtoms
 
 from perovflow.engines.aims.engine import AimsEngine
-from perovflow.engines.base import EngineError
 from perovflow.engines.aims.inputs import AimsSettings
+from perovflow.engines.base import EngineError
 from perovflow.structures import PerovskiteSystem, SymmetryConstraint
 from perovflow.structures.generator import build_structure
 from tests.aims_standin import LJ, runs, standin_aims
