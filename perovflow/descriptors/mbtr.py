@@ -75,7 +75,8 @@ class MBTRDescriptor:
     def n_features(self) -> int:
         return self._mbtr.get_number_of_features()
 
-    def _check(self, atoms: Atoms) -> None:
+    def check(self, atoms: Atoms) -> None:
+        """ValueError for a structure the descriptor cannot describe (foreign species, NaN)."""
         foreign = set(atoms.get_chemical_symbols()) - set(self.settings.species)
         if foreign:
             raise ValueError(
@@ -88,7 +89,7 @@ class MBTRDescriptor:
     def create(self, structures: Sequence[Atoms]) -> np.ndarray:
         """Feature matrix of shape (n_structures, n_features)."""
         for atoms in structures:
-            self._check(atoms)
+            self.check(atoms)
         if not structures:
             return np.zeros((0, self.n_features))
         return np.asarray(self._mbtr.create(list(structures), n_jobs=1), dtype=np.float64).reshape(
@@ -98,7 +99,7 @@ class MBTRDescriptor:
     def create_with_derivatives(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
         """Features (n_features,) and their analytic derivatives with respect to every
         atom position, shape (n_atoms, 3, n_features)."""
-        self._check(atoms)
+        self.check(atoms)
         derivatives, features = self._mbtr.derivatives(atoms, method="analytical", return_descriptor=True)
         return np.asarray(features, dtype=np.float64), np.asarray(derivatives, dtype=np.float64)
 

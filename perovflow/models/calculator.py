@@ -8,7 +8,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from perovflow.descriptors.mbtr import MBTRDescriptor
-from perovflow.descriptors.mbtr_strain import STRAIN_NORMALIZATIONS, k2_features_and_strain_derivatives
+from perovflow.descriptors.mbtr_strain import STRAIN_NORMALIZATIONS, k2_derivatives
 from perovflow.models.krr import KernelRidgeEnergy
 
 
@@ -16,11 +16,11 @@ class MBTRKRRCalculator(Calculator):
     """``energy`` (eV), ``forces`` (eV/Å), ``stress`` (eV/Å^3) and ``sigma`` (GP std of
     the energy, eV/atom).
 
-    The stress is the strain derivative of the model's energy divided by the volume, from
-    the analytic strain derivative of the MBTR (:mod:`perovflow.descriptors.mbtr_strain`)
-    for the normalisations ``none`` and ``n_atoms`` (Table S1), else by central differences
-    of the features under +-1e-5 strains. It is computed only when asked for (cell
-    relaxations), as are sigmas.
+    The stress is the strain derivative of the model's energy divided by the volume. For the
+    normalisations ``none`` and ``n_atoms`` (Table S1) features, forces and stress come from
+    one analytic pass over the atom pairs (:mod:`perovflow.descriptors.mbtr_strain`); for
+    the others forces come from DScribe and the stress from central differences of the
+    features under +-1e-5 strains, computed only when asked for (cell relaxations).
 
     ``sigma`` costs a triangular solve against the training set, so it is only computed
     when asked for (``calc.get_property("sigma", atoms)``); asking for it after the forces
@@ -42,6 +42,7 @@ class MBTRKRRCalculator(Calculator):
         self.model = model
         self.descriptor = descriptor
         self.features: np.ndarray | None = None
+        self._strain_derivatives_now: np.ndarray | None = None  # of the structure in self.atoms
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         if not system_changes and self.features is not None and "energy" in self.results:
@@ -52,7 +53,7 @@ class MBTRKRRCalculator(Calculator):
                 self.results["stress"] = self._stress(self.atoms, self.features)
             return
         super().calculate(atoms, properties, system_changes)
-        features, derivatives = self.descriptor.create_with_derivatives(self.atoms)
+        features, derivatives = self._features_and_derivatives(self.atoms)
         energy, forces = self.model.energy_and_forces(features, derivatives)
         self.features = features
         self.results = {"energy": energy, "free_energy": energy, "forces": forces}
@@ -60,6 +61,18 @@ class MBTRKRRCalculator(Calculator):
             self.results["sigma"] = float(self.model.sigma(features[None, :])[0])
         if "stress" in properties:
             self.results["stress"] = self._stress(self.atoms, features)
+
+    def _features_and_derivatives(self, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
+        """Features and position derivatives; the strain derivatives come along (kept for a
+        stress request) where the normalisation allows perovflow's own k=2 pass, which
+        also replaces DScribe's slower derivatives."""
+        self._strain_derivatives_now = None
+        if self.descriptor.settings.normalization in STRAIN_NORMALIZATIONS:
+            self.descriptor.check(atoms)
+            terms = k2_derivatives(atoms, self.descriptor.settings)
+            self._strain_derivatives_now = terms.strain
+            return terms.features, terms.positions
+        return self.descriptor.create_with_derivatives(atoms)
 
     def _stress(self, atoms: Atoms, features: np.ndarray) -> np.ndarray:
         """Voigt stress (eV/Å^3): (1/V) dE/d(strain) = (N/V) g . dx/d(strain)."""
@@ -71,9 +84,8 @@ class MBTRKRRCalculator(Calculator):
         return full_3x3_to_voigt_6_stress(0.5 * (full + full.T))
 
     def _strain_derivatives(self, atoms: Atoms) -> np.ndarray:
-        settings = self.descriptor.settings
-        if settings.normalization in STRAIN_NORMALIZATIONS:
-            return k2_features_and_strain_derivatives(atoms, settings)[1]
+        if self._strain_derivatives_now is not None:
+            return self._strain_derivatives_now
         h = self.strain_step
         strained = []
         for a in range(3):

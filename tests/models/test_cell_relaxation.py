@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
-from perovflow.descriptors.mbtr_strain import k2_features_and_strain_derivatives
+from perovflow.descriptors.mbtr_strain import k2_derivatives
 from perovflow.models.calculator import MBTRKRRCalculator
 from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
 from perovflow.models.relaxation import ml_relax
@@ -38,12 +38,14 @@ def _model(normalization: str):
 
 
 @pytest.mark.parametrize("normalization", ["n_atoms", "none"])
-def test_strain_derivatives_of_the_features_match_dscribe(normalization):
+def test_features_and_derivatives_match_dscribe_and_the_strain_derivative_finite_differences(normalization):
     settings = MBTRSettings(species=SPECIES, normalization=normalization)
     atoms = _distorted("Pnma", 3)
-    features, strain = k2_features_and_strain_derivatives(atoms, settings)
-    reference = MBTRDescriptor(settings).create([atoms])[0]
+    terms = k2_derivatives(atoms, settings)
+    features, strain = terms.features, terms.strain
+    reference, positions = MBTRDescriptor(settings).create_with_derivatives(atoms)
     assert np.abs(features - reference).max() <= 1e-12 * np.abs(reference).max()
+    assert np.abs(terms.positions - positions).max() <= 1e-10 * np.abs(positions).max()
     h, eps = 1e-6, np.zeros((3, 3))
     eps[0, 2] = eps[2, 0] = h / 2
     plus, minus = atoms.copy(), atoms.copy()
