@@ -24,6 +24,7 @@ class TrainingSet:
     ids: list[str]
     x: np.ndarray
     y: np.ndarray  # eV/atom
+    n_calibration: int | None = None  # the first rows calibrate sigma (the initial data); None: all
 
 
 def test_errors(ctx: CampaignContext, model: KernelRidgeEnergy) -> TestErrors:
@@ -67,12 +68,14 @@ def fit_and_test(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperpar
     """Fit KRR on ``training``, test it, and store it under ``tag`` with ``meta`` (stage,
     batch, ...); returns its version."""
     began = time.perf_counter()
-    model = KernelRidgeEnergy(hyper).fit(training.x, training.y)
+    rows = None if training.n_calibration is None else np.arange(training.n_calibration)
+    model = KernelRidgeEnergy(hyper).fit(training.x, training.y, calibration_rows=rows)
     fit_seconds = time.perf_counter() - began
     engine = ctx.engine
     began = time.perf_counter()
     errors = test_errors(ctx, model)
     all_metrics = {**errors.as_metrics(), "n_train": len(training.ids), **(metrics or {}),
+                   "sigma_calibration_rows": len(training.ids) if rows is None else len(rows),
                    "fit_seconds": fit_seconds, "test_seconds": time.perf_counter() - began}
     arrays, record = model_record(
         model, ctx.descriptor.settings, metrics=all_metrics, tuning=tuning, training_ids=training.ids,
@@ -162,7 +165,7 @@ def fit_with_snapshots(ctx: CampaignContext, snapshot_ids: list[str], tag: str, 
     x = np.vstack([pool_features[[row[s] for s in initial_ids]],
                    *([np.array([snap[s] for s in snapshot_ids])] if snapshot_ids else [])])
     ids = initial_ids + snapshot_ids
-    training = TrainingSet(ids, x, np.array([energies[s] for s in ids]))
+    training = TrainingSet(ids, x, np.array([energies[s] for s in ids]), n_calibration=len(initial_ids))
     tuned = initial_meta.get("hyperparameters") or {}
     hyper = KRRHyperparameters(alpha=float(tuned.get("alpha", ctx.settings.model.alpha)),
                                gamma=float(tuned.get("gamma", ctx.settings.model.gamma)))

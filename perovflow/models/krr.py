@@ -129,19 +129,23 @@ def inverse_diagonal(factor: np.ndarray, indices: np.ndarray, block_bytes: int |
     return result
 
 
-def loo_amplitude(factor: np.ndarray, weights: np.ndarray, sample: int = LOO_SAMPLE, seed: int = 0) -> float:
+def loo_amplitude(factor: np.ndarray, weights: np.ndarray, sample: int = LOO_SAMPLE, seed: int = 0,
+                  among: np.ndarray | None = None) -> float:
     """GP amplitude A whose leave-one-out predictive variances match the leave-one-out
     residuals: A^2 = mean_i r_i^2 / v_i with r_i = w_i / [K_a^-1]_ii and v_i = 1 / [K_a^-1]_ii
     (K_a = K + alpha I, w = K_a^-1 y_c), i.e. A^2 = mean_i w_i^2 / [K_a^-1]_ii.
 
-    Over all rows when there are at most ``sample``, else over a seeded random subset of
-    ``sample`` rows (the cost is ``sample`` n^2, against n^3 / 3 for the factorisation).
+    Over the rows ``among`` (default: all) when there are at most ``sample``, else over a
+    seeded random subset of ``sample`` of them (the cost is ``sample`` n^2, against n^3 / 3
+    for the factorisation).
     """
-    n = len(weights)
-    if n <= sample:
-        rows = np.arange(n)
+    candidates = np.arange(len(weights)) if among is None else np.asarray(among, dtype=np.intp)
+    if len(candidates) == 0:
+        raise ValueError("among: no training rows to calibrate the amplitude on")
+    if len(candidates) <= sample:
+        rows = candidates
     else:
-        rows = np.sort(np.random.default_rng(seed).choice(n, size=sample, replace=False))
+        rows = np.sort(np.random.default_rng(seed).choice(candidates, size=sample, replace=False))
     return float(np.sqrt(np.mean(weights[rows] ** 2 / inverse_diagonal(factor, rows))))
 
 
@@ -159,6 +163,7 @@ class KernelRidgeEnergy:
         self._factor: np.ndarray | None = None  # lower Cholesky factor of K + alpha I
         self._x_sq: np.ndarray | None = None  # |x_i|^2 of the training rows
         self.amplitude: float | None = None  # GP signal amplitude in eV/atom
+        self._calibration_rows: np.ndarray | None = None  # rows whose LOO residuals set it (None: all)
 
     @property
     def n_features(self) -> int:
@@ -166,7 +171,12 @@ class KernelRidgeEnergy:
             raise RuntimeError("model is not fitted")
         return int(self.x_train.shape[1])
 
-    def fit(self, x: np.ndarray, energy_per_atom: np.ndarray) -> "KernelRidgeEnergy":
+    def fit(self, x: np.ndarray, energy_per_atom: np.ndarray,
+            calibration_rows: np.ndarray | None = None) -> "KernelRidgeEnergy":
+        """Fit; ``calibration_rows``: the training rows whose leave-one-out residuals set the
+        amplitude (default all). Relaxation snapshots come in runs of near neighbours, so
+        leaving one out leaves its neighbours in and its residual says little about a new
+        structure: campaigns calibrate on the diverse initial (k-means-selected) rows."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         y = np.asarray(energy_per_atom, dtype=np.float64).reshape(-1)
         if x.ndim != 2 or len(x) == 0 or x.shape[1] == 0:
@@ -183,6 +193,7 @@ class KernelRidgeEnergy:
         centred = y - self.offset
         self.weights = cholesky_solve(self._factor, centred)
         self.amplitude = None
+        self._calibration_rows = calibration_rows
         self.amplitude = self._ensure_amplitude()
         return self
 
@@ -192,7 +203,7 @@ class KernelRidgeEnergy:
         if self.amplitude is None:
             factor = self._ensure_factor()
             if self.amplitude_rule == "loo":
-                self.amplitude = loo_amplitude(factor, self.weights)
+                self.amplitude = loo_amplitude(factor, self.weights, among=self._calibration_rows)
             else:
                 # maximum-likelihood signal variance of a GP with covariance A^2 (K + alpha I):
                 # y_c^T w / n, and y_c^T w = w^T (L L^T) w = |L^T w|^2 (no kernel rebuild)

@@ -77,3 +77,20 @@ def test_sigma_is_the_rms_error_when_the_truth_is_a_gp_draw():
     # with the kernel right (as here) maximum likelihood finds the amplitude as well; on the
     # perovskite data, where it is not, its sigma was 2.4-2.8 times too small
     assert all(0.8 <= r <= 1.25 for r in ratios["ml"]), ratios
+
+
+def test_calibrating_on_the_diverse_rows_ignores_runs_of_near_neighbours():
+    # 60 spread-out structures, then 5 "relaxation runs" of 20 close snapshots each: leaving
+    # one snapshot out leaves its neighbours in, so its residual is tiny
+    rng = np.random.default_rng(4)
+    spread = rng.random((60, 6))
+    runs = np.vstack([spread[i] + 0.002 * np.cumsum(rng.normal(size=(20, 6)), axis=0) for i in range(5)])
+    x = np.vstack([spread, runs])
+    y = -2.0 + 0.1 * np.sin(3 * x @ rng.normal(size=6))
+    on_all = KernelRidgeEnergy(HYPER).fit(x, y).amplitude
+    on_spread = KernelRidgeEnergy(HYPER).fit(x, y, calibration_rows=np.arange(60)).amplitude
+    only_spread = KernelRidgeEnergy(HYPER).fit(spread, y[:60]).amplitude
+    assert on_all < 0.8 * on_spread
+    assert on_spread == pytest.approx(only_spread, rel=0.5)
+    with pytest.raises(ValueError, match="among: no training rows"):
+        KernelRidgeEnergy(HYPER).fit(x, y, calibration_rows=np.arange(0))
