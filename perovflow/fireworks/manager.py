@@ -106,6 +106,8 @@ def rerun_stranded(target: DatabaseTarget, campaign: str) -> list[int]:
     # a worker killed while FireWorks wrote a job's and then its children's states leaves a
     # child WAITING for parents that are done; a refresh of its workflow makes it READY
     for doc in lp.fireworks.find({"spec.campaign.name": campaign, "state": "WAITING"}, {"fw_id": 1}):
+        if lp.workflows.find_one({"nodes": doc["fw_id"]}, {"_id": 1}) is None:
+            continue  # left by a worker killed inside add_wf; its parent's rerun replaces it
         lp._refresh_wf(doc["fw_id"])
     return stranded
 

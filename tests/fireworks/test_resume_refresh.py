@@ -25,3 +25,20 @@ def test_a_child_left_waiting_by_an_interrupted_update_runs_after_the_resume(tar
 
     assert rerun_stranded(target, "cut") == []
     assert lp.fireworks.find_one({"fw_id": child_id})["state"] == "READY"
+
+
+def test_jobs_left_without_their_workflow_by_an_interrupted_add_wf_do_not_stop_the_resume(target):
+    lp = launchpad(target)
+    ensure_initialised(lp)
+    spec = {"campaign": {"name": "torn"}}
+    parent = Firework(PyTask(func="time.sleep", args=[0]), spec=dict(spec), name="iteration")
+    lp.add_wf(Workflow([parent], metadata=stage_metadata("torn")))
+    lp.fireworks.update_one({"fw_id": parent.fw_id}, {"$set": {"state": "RUNNING"}})
+    # add_wf of the next stage wrote its Fireworks, then the worker died before the workflow
+    orphan = Firework(PyTask(func="time.sleep", args=[0]), spec={**spec, "_perovflow_parent": parent.fw_id},
+                      name="relax")
+    orphan.fw_id = 10_000
+    lp.fireworks.insert_one({**orphan.to_db_dict(), "state": "WAITING"})
+
+    assert rerun_stranded(target, "torn") == [parent.fw_id]  # before: ValueError, workflow not found
+    assert lp.fireworks.find_one({"fw_id": parent.fw_id})["state"] == "READY"
