@@ -14,3 +14,12 @@ __version__ = "0.1.0"
 # before numpy and torch load. Importing this package alone does not make a process
 # perovflow's (the hook imports it everywhere); importing any perovflow module does.
 _activate()
+
+
+def load_model(*args, **kwargs):
+    """An ASE calculator of a model, from an exported ``.npz``/``.json`` or a campaign's
+    database: see :func:`perovflow.exchange.loading.load_model` (loaded on first use, so
+    that importing perovflow stays cheap)."""
+    from perovflow.exchange.loading import load_model as load
+
+    return load(*args, **kwargs)

@@ -16,13 +16,18 @@ def write_text_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8
     """Replace ``path`` by ``text`` atomically; on any failure the old file (or none) stays
     and the temporary file is removed. ``mode``: the new file's permissions (0o600 for a
     file with a password: it is never readable by others, not even for a moment)."""
+    write_bytes_atomic(path, text.encode(encoding), mode=mode)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+    """:func:`write_text_atomic` for bytes (a ``.npz``, an ASE database file)."""
     target = Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(handle, "w", encoding=encoding) as stream:
+        with os.fdopen(handle, "wb") as stream:
             if mode is not None:
                 os.fchmod(stream.fileno(), mode)
-            stream.write(text)
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         if mode is None and target.exists():  # keep the permissions of the file it replaces

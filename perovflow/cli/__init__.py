@@ -5,7 +5,7 @@ import argparse
 import sys
 
 import perovflow  # start-up settings before numpy and FireWorks load
-from perovflow.cli import campaigns, database
+from perovflow.cli import campaigns, database, exchange
 from perovflow.cli.ccd import add_ccd_parser
 from perovflow.cli.pool import add_pool_parser
 from perovflow.cli.select import add_select_parser
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_select_parser(commands)
     add_ccd_parser(commands)
     add_watch_parser(commands)
+    exchange.add_parsers(commands)
     return parser
 
 

@@ -65,6 +65,12 @@ def _npz_load(blob: bytes) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
+def campaign_names(db: Database) -> list[str]:
+    """Campaigns that stored anything in ``db`` (structures, models or settings)."""
+    return sorted({*db.members.distinct("campaign"), *db.models.distinct("campaign"),
+                   *db.campaigns.distinct("campaign")})
+
+
 class Store:
     """One campaign's view of a database (several campaigns may share a database)."""
 
@@ -254,6 +260,18 @@ class Store:
             {"structure_id": 1, "forces": 1},
         )
         return {doc["structure_id"]: np.asarray(doc["forces"], dtype=np.float64).reshape(-1, 3) for doc in cursor}
+
+    def labels(self, ids: list[str], engine: str, settings_hash: str,
+               query: dict[str, Any] | None = None) -> dict[str, dict]:
+        """Completed label documents (without ``_id``) among ``ids``, by structure id;
+        ``query`` narrows them (e.g. ``{"purpose": {"$in": ["stage1", "stage2"]}}``)."""
+        result: dict[str, dict] = {}
+        for start in range(0, len(ids), 10_000):
+            cursor = self.db.calculations.find(
+                {"structure_id": {"$in": ids[start:start + 10_000]}, "engine": engine,
+                 "settings_hash": settings_hash, "status": "completed", **(query or {})}, {"_id": 0})
+            result.update((doc["structure_id"], doc) for doc in cursor)
+        return result
 
     def count_labels(self, purposes: Iterable[str]) -> int:
         """Completed labels of this campaign made for any of ``purposes`` (e.g. stage1)."""
