@@ -171,7 +171,7 @@ def test_ase_db_format(finished_campaign, tmp_path):
     with connect(tmp_path / "db" / "train_set.db") as db:
         rows = list(db.select())
         read_count = len(rows)
-        assert all(row.phase == "Pnma" and row.engine == "chgnet" and row.is_dft is False for row in rows)
+        assert all(row.phase == "Pnma" and row.engine == "chgnet" and not row.is_dft for row in rows)
         atoms = rows[0].toatoms()
         assert atoms.get_potential_energy() and atoms.get_forces().shape == (len(atoms), 3)
         assert atoms.get_stress().shape == (6,)
