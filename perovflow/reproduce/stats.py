@@ -75,6 +75,17 @@ def loglog_slope(sizes, errors, last: int = 2) -> float:
     return float(np.polyfit(x, y, 1)[0])
 
 
+def half_index(sizes) -> int:
+    """Index of the size nearest half the largest (the start of the last doubling), never the last."""
+    sizes = np.asarray(sizes, dtype=float)
+    return int(min(np.argmin(np.abs(np.log(sizes / (sizes[-1] / 2)))), len(sizes) - 2))
+
+
+def gain_per_doubling(n0: float, e0: float, n1: float, e1: float) -> float:
+    """Relative error drop per doubling of data between (n0, e0) and (n1, e1), power law between."""
+    return float(1.0 - (e1 / e0) ** (np.log(2.0) / np.log(n1 / n0)))
+
+
 def extrapolate(sizes, errors, target_n: float, last: int = 3) -> float:
     """Power law through the last ``last`` points, evaluated at target_n."""
     x = np.log(np.asarray(sizes, dtype=float)[-last:])

@@ -23,10 +23,10 @@ RULE_TEXT = {
                  "another size: not comparable"),
     "trend": (f"reproduced when the Spearman rank correlation between cluster count and mean log error "
               f"is <= {TREND:g}; otherwise not reproduced"),
-    "still_decreasing": (f"reproduced when the log-log slope of the error over the last two sizes is "
+    "still_decreasing": (f"reproduced when the log-log slope of the error over the last doubling of data is "
                          f"< {STILL_DECREASING:g}; otherwise not reproduced"),
     "diminishing_returns": ("reproduced when the relative error drop per doubling of data over the last "
-                            "two sizes is less than half that over the first two; otherwise not reproduced"),
+                            "doubling is less than half that between the first two sizes; otherwise not reproduced"),
 }
 
 
