@@ -29,7 +29,7 @@ class Protocol:
     seeds: int
 
 
-FULL = Protocol(4, None, 1, None, 400, 250, 16, 3)
+FULL = Protocol(3, None, 1, 163, 400, 250, 15, 3)
 QUICK = Protocol(1, 75, 1, 25, 50, 25, 8, 1)
 
 
