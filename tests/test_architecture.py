@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1] / "perovflow"
-SCIENCE = ("structures", "descriptors", "selection", "models", "engines", "ccd")
+SCIENCE = ("structures", "descriptors", "selection", "models", "engines", "ccd", "reproduce")
 DATABASE_DRIVERS = ("pymongo", "gridfs", "bson", "motor", "mongomock")
 
 

@@ -14,10 +14,16 @@ the strict upper triangle outside the diagonal blocks is never written (without
 transparent huge pages those pages are not even mapped). Predictions and sigmas for many
 queries run in blocks of the same size.
 
-Uncertainty: sigma = A sqrt(1 - k^T (K + alpha I)^-1 k). The amplitude A is set, by default,
-so that sigma estimates the RMS error of held-out structures: from the closed-form
-leave-one-out residuals of the GP (rule ``"loo"``, :func:`loo_amplitude`). Models stored
-before that rule existed used the maximum-likelihood amplitude (rule ``"ml"``) and keep it.
+Uncertainty: sigma = A sqrt(1 - k^T (K + alpha I)^-1 k), the standard deviation of the
+latent energy (without the alpha "noise"). The amplitude A is set, by default, so that sigma
+estimates the RMS error of held-out structures: from the closed-form leave-one-out residuals
+of the GP, each scaled by its latent leave-one-out variance (rule ``"loo_latent"``,
+:func:`loo_amplitude`). DFT labels are deterministic, so alpha regularises rather than
+describes label noise, and a held-out residual is an error of the latent function. Rule
+``"loo"`` (models stored before 2026-11-30) scaled them by the variance with alpha added: with
+alpha at 1e-10 and long length scales that variance is mostly alpha, and the demo's sigmas
+came out 1.6-2.2 times too small. Models stored before either used the maximum-likelihood
+amplitude (rule ``"ml"``). A stored model keeps its amplitude and its rule.
 """
 from __future__ import annotations
 
@@ -27,8 +33,11 @@ import numpy as np
 from scipy.linalg import blas, lapack, solve_triangular
 
 BLOCK_BYTES = 64 * 2**20  # largest temporary (kernel rows, solves) in bytes
-AMPLITUDE_RULES = ("loo", "ml")  # calibrated by leave-one-out residuals; maximum likelihood
+AMPLITUDE_RULES = ("loo_latent", "loo", "ml")  # leave-one-out, latent or with alpha; maximum likelihood
 LOO_SAMPLE = 2000  # most training rows whose leave-one-out residuals set the amplitude
+# rows whose latent leave-one-out variance is below this share of alpha are (near-)duplicates
+# of other rows: their residual is the regulariser's, not a prediction error
+LATENT_FLOOR = 1e-2
 
 
 @dataclass(frozen=True)
@@ -130,10 +139,15 @@ def inverse_diagonal(factor: np.ndarray, indices: np.ndarray, block_bytes: int |
 
 
 def loo_amplitude(factor: np.ndarray, weights: np.ndarray, sample: int = LOO_SAMPLE, seed: int = 0,
-                  among: np.ndarray | None = None) -> float:
-    """GP amplitude A whose leave-one-out predictive variances match the leave-one-out
-    residuals: A^2 = mean_i r_i^2 / v_i with r_i = w_i / [K_a^-1]_ii and v_i = 1 / [K_a^-1]_ii
-    (K_a = K + alpha I, w = K_a^-1 y_c), i.e. A^2 = mean_i w_i^2 / [K_a^-1]_ii.
+                  among: np.ndarray | None = None, alpha: float | None = None) -> float:
+    """GP amplitude A whose leave-one-out variances match the leave-one-out residuals.
+
+    With K_a = K + alpha I and w = K_a^-1 y_c, row i's residual is r_i = w_i / [K_a^-1]_ii and
+    its unit-amplitude predictive variance is v_i = 1 / [K_a^-1]_ii, of which alpha is noise.
+    ``alpha`` None: A^2 = mean_i r_i^2 / v_i (labels with noise alpha, rule ``"loo"``).
+    ``alpha`` given: A^2 = mean_i r_i^2 / (v_i - alpha) over the rows whose latent variance
+    v_i - alpha is at least :data:`LATENT_FLOOR` alpha (deterministic labels, rule
+    ``"loo_latent"``); sigma then estimates the error of the latent prediction it describes.
 
     Over the rows ``among`` (default: all) when there are at most ``sample``, else over a
     seeded random subset of ``sample`` of them (the cost is ``sample`` n^2, against n^3 / 3
@@ -146,13 +160,22 @@ def loo_amplitude(factor: np.ndarray, weights: np.ndarray, sample: int = LOO_SAM
         rows = candidates
     else:
         rows = np.sort(np.random.default_rng(seed).choice(candidates, size=sample, replace=False))
-    return float(np.sqrt(np.mean(weights[rows] ** 2 / inverse_diagonal(factor, rows))))
+    inverse = inverse_diagonal(factor, rows)
+    squared_residuals = (weights[rows] / inverse) ** 2
+    if alpha is None:
+        return float(np.sqrt(np.mean(squared_residuals * inverse)))
+    latent = 1.0 / inverse - alpha
+    usable = latent >= LATENT_FLOOR * alpha
+    if not usable.any():
+        raise ValueError(f"every calibration row duplicates another training row (latent leave-one-out variance "
+                         f"below {LATENT_FLOOR} alpha): no residual to calibrate sigma on")
+    return float(np.sqrt(np.mean(squared_residuals[usable] / latent[usable])))
 
 
 class KernelRidgeEnergy:
     """Energies per atom from descriptor vectors."""
 
-    def __init__(self, hyper: KRRHyperparameters = KRRHyperparameters(), amplitude_rule: str = "loo"):
+    def __init__(self, hyper: KRRHyperparameters = KRRHyperparameters(), amplitude_rule: str = "loo_latent"):
         if amplitude_rule not in AMPLITUDE_RULES:
             raise ValueError(f"amplitude_rule must be one of {AMPLITUDE_RULES}, got {amplitude_rule!r}")
         self.hyper = hyper
@@ -202,8 +225,9 @@ class KernelRidgeEnergy:
         when not known yet (after a fit, or for a file written without it)."""
         if self.amplitude is None:
             factor = self._ensure_factor()
-            if self.amplitude_rule == "loo":
-                self.amplitude = loo_amplitude(factor, self.weights, among=self._calibration_rows)
+            if self.amplitude_rule in ("loo", "loo_latent"):
+                noise = self.hyper.alpha if self.amplitude_rule == "loo_latent" else None
+                self.amplitude = loo_amplitude(factor, self.weights, among=self._calibration_rows, alpha=noise)
             else:
                 # maximum-likelihood signal variance of a GP with covariance A^2 (K + alpha I):
                 # y_c^T w / n, and y_c^T w = w^T (L L^T) w = |L^T w|^2 (no kernel rebuild)

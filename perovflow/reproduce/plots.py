@@ -1,0 +1,43 @@
+"""Learning-curve figures in the paper's style: energy MAE (meV/atom) and force MAE (meV/Å)
+against the number of training structures, log-log, one line per selection scheme with the
+spread over repetitions as error bars."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str,
+                    paper_points: dict[str, tuple[float, float]] | None = None) -> Path:
+    """``curves``: label -> {"n_train": [...], "energy": reps x sizes, "force": reps x sizes}.
+    ``paper_points``: optional {"energy"/"force": (n, value)} drawn as stars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for key, ax, unit, letter in (("energy", axes[0], "meV/atom", "a"), ("force", axes[1], "meV/Å", "b")):
+        for i, (label, c) in enumerate(curves.items()):
+            values = np.asarray(c[key], dtype=float)
+            n = np.asarray(c["n_train"], dtype=float)
+            style = {"color": "k", "linestyle": "--"} if label.startswith("random") else {"color": f"C{i}"}
+            ax.errorbar(n, values.mean(axis=0), yerr=values.std(axis=0) if len(values) > 1 else None,
+                        marker="o", markersize=3, capsize=2, label=label, **style)
+        if paper_points and key in paper_points:
+            pn, pv = paper_points[key]
+            ax.plot([pn], [pv], marker="*", markersize=12, color="tab:red", linestyle="none",
+                    label=f"paper (DFT), {pn:,.0f} structures")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("training structures")
+        ax.set_ylabel(f"{key} MAE ({unit})")
+        ax.set_title(f"({letter}) {key}", fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{title}\nlabels: {oracle} (stand-in oracle, not DFT)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
