@@ -16,6 +16,7 @@ from perovflow.campaign.fitting import another_batch, fit_initial_batch
 from perovflow.campaign.next import Job, Next, fan_in, waiting_for
 from perovflow.campaign.relaxation_test import prepare_relaxation_test, relaxation_test_jobs
 from perovflow.engines import Engine
+from perovflow.provenance import provenance
 from perovflow.selection import batches_one_per_cluster, cluster
 from perovflow.settings import CampaignSettings
 from perovflow.store.store import Store
@@ -141,7 +142,8 @@ def label_structures(store: Store, engine: Engine, structure_ids: list[str], fw_
             continue
         result: dict[str, Any] = label.as_dict()
         result.update({"settings": engine.settings, "worker": worker})
-        store.add_calculation(sid, engine.name, engine.settings_hash, result, fw_id=fw_id)
+        store.add_calculation(sid, engine.name, engine.settings_hash, result, fw_id=fw_id,
+                              provenance=provenance(fw_id, label.program_version))
         done += 1
     return done, reused, failures
 

@@ -5,12 +5,15 @@ relaxes within it unless the campaign's ``relax.cell`` is ``fixed``."""
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 
 from perovflow.campaign.context import CampaignContext, symmetry_constrained
 from perovflow.campaign.next import Next
 from perovflow.campaign.records import RelaxationRequest
 from perovflow.engines import EngineError
+from perovflow.provenance import provenance
 
 ACTIVE_PURPOSES = ("stage1", "stage2")
 
@@ -48,6 +51,7 @@ def run_engine_relaxation(ctx: CampaignContext, request: RelaxationRequest) -> d
                                               "corrections": exc.corrections})
         raise
     snapshot_ids = []
+    worker = f"{socket.gethostname()}:{os.getpid()}"
     role = "relax_test_snapshot" if request.purpose == "relax_test" else "snapshot"
     for atoms, label in zip(relaxation.structures, relaxation.labels):
         atoms.info["phase"] = start.info.get("phase")
@@ -55,8 +59,9 @@ def run_engine_relaxation(ctx: CampaignContext, request: RelaxationRequest) -> d
         snapshot_ids.append(sid)
         result = label.as_dict()
         result.update({"is_dft": engine.is_dft, "purpose": request.purpose, "iteration": request.iteration,
-                       "trajectory": request.key})
-        store.add_calculation(sid, engine.name, engine.settings_hash, result, kind="relax_step")
+                       "trajectory": request.key, "settings": engine.settings, "worker": worker})
+        store.add_calculation(sid, engine.name, engine.settings_hash, result, kind="relax_step", fw_id=ctx.fw_id,
+                              provenance=provenance(ctx.fw_id, label.program_version))
     last = relaxation.labels[-1]
     store.update_trajectory(request.key, {
         **fields, "finished": True, "converged": relaxation.converged, "steps": len(snapshot_ids) - 1,

@@ -97,6 +97,9 @@ class Label:
     is_dft: bool = False
     corrections: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    # the engine program's version where its output printed one (kept out of as_dict: it
+    # goes into the calculation's provenance)
+    program_version: str | None = None
 
     def __post_init__(self) -> None:
         try:

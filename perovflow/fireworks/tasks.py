@@ -38,9 +38,10 @@ def store_for(fw_spec: dict[str, Any], lp=None) -> Store:
     return _STORES[key]
 
 
-def context_for(fw_spec: dict[str, Any], lp=None) -> CampaignContext:
-    """The step's context: settings validated from the spec, the worker's store."""
-    return CampaignContext(CampaignSettings.from_dict(fw_spec["campaign"]), store_for(fw_spec, lp))
+def context_for(fw_spec: dict[str, Any], lp=None, fw_id: int | None = None) -> CampaignContext:
+    """The step's context: settings validated from the spec, the worker's store, the
+    Firework's id (recorded with every calculation the step stores)."""
+    return CampaignContext(CampaignSettings.from_dict(fw_spec["campaign"]), store_for(fw_spec, lp), fw_id=fw_id)
 
 
 class CampaignStepTask(FiretaskBase):
@@ -52,6 +53,7 @@ class CampaignStepTask(FiretaskBase):
     optional_params = ["args"]
 
     def run_task(self, fw_spec):
-        nxt = run_step(context_for(fw_spec, getattr(self, "launchpad", None)), self["step"],
-                       dict(self.get("args") or {}))
+        # _add_launchpad_and_fw_id in the spec: FireWorks sets self.launchpad and self.fw_id
+        nxt = run_step(context_for(fw_spec, getattr(self, "launchpad", None), getattr(self, "fw_id", None)),
+                       self["step"], dict(self.get("args") or {}))
         return fwaction(nxt, fw_spec, self)

@@ -20,6 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from perovflow.models.saved import DescriptorMismatch, check_descriptor
+from perovflow.provenance import provenance as make_provenance
 from perovflow.structures.identity import structure_id
 
 # documents that belong to one campaign (they carry its name); structures and calculations
@@ -204,13 +205,16 @@ class Store:
 
     def add_calculation(self, sid: str, engine: str, settings_hash: str, result: dict[str, Any],
                         status: str = "completed", kind: str = "single_point",
-                        fw_id: int | None = None) -> bool:
+                        fw_id: int | None = None, provenance: dict[str, Any] | None = None) -> bool:
         """Store one completed label; a failed label in the same (structure, engine, settings)
-        slot is replaced (its ``attempts`` stay). Returns False when a completed label exists."""
+        slot is replaced (its ``attempts`` stay). Returns False when a completed label exists.
+        ``provenance`` (default: :func:`perovflow.provenance.provenance` of this process and
+        ``fw_id``) says which code, host and run folder made it."""
         doc = {
             "campaign": self.campaign, "structure_id": sid, "engine": engine,
             "settings_hash": settings_hash, "kind": kind, "status": status, "fw_id": fw_id,
             "created": _now(), **result,
+            "provenance": make_provenance(fw_id) if provenance is None else provenance,
         }
         try:
             self.db.calculations.insert_one(doc)
@@ -225,9 +229,11 @@ class Store:
     def record_failed_label(self, sid: str, engine: str, settings_hash: str, reason: str,
                             fields: dict[str, Any], max_attempts: int, fw_id: int | None = None) -> dict:
         """One more failed attempt at a label (never over a completed one): the reason goes into
-        ``attempts``; after ``max_attempts`` the label is ``failed_for_good``. Returns the doc."""
+        ``attempts``; after ``max_attempts`` the label is ``failed_for_good``. Returns the doc.
+        The document's ``provenance`` is that of the last attempt."""
         slot = {"structure_id": sid, "engine": engine, "settings_hash": settings_hash}
         attempt = {"reason": reason, "at": _now(), "fw_id": fw_id, **{k: v for k, v in fields.items() if k == "worker"}}
+        fields = {"provenance": make_provenance(fw_id), **fields}
         try:
             self.db.calculations.update_one(
                 {**slot, "status": {"$ne": "completed"}},

@@ -8,6 +8,8 @@ rerun Firework never starts over and never labels twice.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import time
@@ -29,12 +31,19 @@ from custodian.custodian import (
 
 from perovflow import files
 from perovflow.engines.aims.handlers import default_handlers
-from perovflow.engines.aims.inputs import CONTROL, AimsSettings, geometry_can_express, write_inputs
+from perovflow.engines.aims.inputs import (
+    CONTROL,
+    AimsSettings,
+    geometry_can_express,
+    species_files_sha256,
+    write_inputs,
+)
 from perovflow.engines.aims.job import AimsJob
 from perovflow.engines.aims.outputs import AimsStep, read_aims_output, voigt
 from perovflow.engines.aims.restart import ABORT_FILES, OUTPUT, trajectory
 from perovflow.engines.ase_driver import driven_relaxation
 from perovflow.engines.base import EngineError, Label, Relaxation, absolute_folder, scratch_folder, settings_hash
+from perovflow.provenance import aims_version
 from perovflow.structures.identity import same_structure, structure_id
 
 CORRECTIONS_FILE = "perovflow_corrections.json"
@@ -93,7 +102,18 @@ class AimsEngine:
 
     @property
     def settings(self) -> dict[str, Any]:
-        return self.aims_settings.physics()
+        """The physics (hashed): :meth:`AimsSettings.physics` plus ``species_sha256``, one
+        digest over the sha256 of every species-defaults file of the tier folder (None when
+        no species folder is configured), so that species files of different content
+        never share a hash."""
+        return {**self.aims_settings.physics(), "species_sha256": self._species_sha256}
+
+    @functools.cached_property
+    def _species_sha256(self) -> str | None:
+        per_file = species_files_sha256(self.species_dir, self.aims_settings.species_defaults)
+        if per_file is None:
+            return None
+        return hashlib.sha256(json.dumps(per_file, sort_keys=True).encode()).hexdigest()
 
     @property
     def settings_hash(self) -> str:
@@ -121,7 +141,7 @@ class AimsEngine:
         step = steps[-1]
         if not same_structure(step.atoms, atoms):
             raise EngineError(f"{folder}: the evaluated geometry is not the requested structure", corrections)
-        return self._label(step, corrections, seconds)
+        return self._label(step, corrections, seconds, folder)
 
     def relax(self, atoms: Atoms, fmax: float, max_steps: int, cell: str = "fixed") -> Relaxation:
         """FHI-aims' own relaxer (``relax_geometry trm``; the cell moves as
@@ -143,7 +163,7 @@ class AimsEngine:
         if not steps:
             raise EngineError(f"{folder}: the relaxation evaluated no geometry completely", corrections)
         steps = steps[: max_steps + 1]
-        labels = [self._label(s, list(corrections), seconds / len(steps)) for s in steps]
+        labels = [self._label(s, list(corrections), seconds / len(steps), folder) for s in steps]
         structures = []
         for s in steps:
             structure = s.atoms.copy()
@@ -154,12 +174,13 @@ class AimsEngine:
 
     # -- running ------------------------------------------------------------------------
 
-    def _label(self, step: AimsStep, corrections: list[dict], seconds: float) -> Label:
+    def _label(self, step: AimsStep, corrections: list[dict], seconds: float, folder: Path) -> Label:
         want_stress = self.aims_settings.compute_stress or self.aims_settings.relax_unit_cell is not None
         stress = voigt(step.stress) if (step.stress is not None and want_stress) else None
         try:
             return Label(energy=float(step.energy), forces=np.asarray(step.forces, float), stress=stress,
-                         engine=self.name, is_dft=True, corrections=corrections, seconds=seconds)
+                         engine=self.name, is_dft=True, corrections=corrections, seconds=seconds,
+                         program_version=aims_version(folder / OUTPUT))
         except EngineError as error:  # NaN or inf in the output: a failed label, with its corrections
             raise EngineError(error.reason, corrections) from error
 

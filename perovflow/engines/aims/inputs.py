@@ -6,6 +6,7 @@ iteration limits, ...) may be preset in ``numerical`` and are not part of the ha
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,6 +77,19 @@ def species_directory(species_dir: str | os.PathLike | None, tier: str) -> Path:
     if not folder.is_dir():
         raise FileNotFoundError(f"species defaults folder {folder} does not exist (species_dir={root!s}, tier={tier!r})")
     return folder
+
+
+def species_files_sha256(species_dir: str | os.PathLike | None, tier: str) -> dict[str, str] | None:
+    """sha256 of the content of every species-defaults file of ``<species_dir>/<tier>`` by
+    file name, or None when no such folder is configured. Part of the settings hash: two
+    species folders of the same tier name (``defaults_2010`` and ``defaults_2020``
+    ``tight``) that differ in any file give different labels."""
+    try:
+        folder = species_directory(species_dir, tier)
+    except FileNotFoundError:
+        return None
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.iterdir()) if path.is_file() and path.name.endswith("_default")}
 
 
 def species_block(symbol: str, folder: Path) -> str:

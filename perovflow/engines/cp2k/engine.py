@@ -19,6 +19,7 @@ from perovflow.engines.cp2k.inputs import OUTPUT, STDERR, write_inputs
 from perovflow.engines.cp2k.job import PidCp2kJob
 from perovflow.engines.cp2k.outputs import SCF_FAILED, read_output
 from perovflow.engines.cp2k.settings import Cp2kSettings, data_dir, find_binary
+from perovflow.provenance import cp2k_version
 from perovflow.structures.identity import structure_id
 
 
@@ -131,7 +132,8 @@ class Cp2kEngine:
                               corrections)
         try:
             return Label(energy=out.energy, forces=out.forces, stress=out.stress, engine=self.name,
-                         is_dft=True, corrections=corrections, seconds=seconds)
+                         is_dft=True, corrections=corrections, seconds=seconds,
+                         program_version=cp2k_version(folder / OUTPUT))
         except EngineError as error:  # NaN or inf in the output: a failed label, with its corrections
             raise EngineError(f"{error.reason} in {folder}", corrections) from error
 

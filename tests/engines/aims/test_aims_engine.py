@@ -129,7 +129,8 @@ def test_engine_protocol(tmp_path, species_dir):
     assert engine.settings["xc"] == "pbesol" and engine.settings["k_grid"] == [4, 4, 4]
     assert engine.settings_hash != AimsEngine({"xc": "pbe"}).settings_hash
     # numerical presets do not change which physics a label has
-    assert engine.settings_hash == AimsEngine({"numerical": {"sc_iter_limit": "300"}}).settings_hash
+    assert engine.settings_hash == AimsEngine({"numerical": {"sc_iter_limit": "300"}}, species_dir=species_dir,
+                                              workdir=tmp_path).settings_hash
 
 
 def test_scf_failure_is_corrected_and_the_label_matches_the_real_output(tmp_path, species_dir, fake_aims):
@@ -269,16 +270,23 @@ def test_corrected_label_is_stored_once_with_its_correction(tmp_path, species_di
     from perovflow.campaign.initial import label_structures
     from perovflow.store.store import Store
 
-    log = fake_aims("scf", "singlepoint.out")
+    # the output of a real FHI-aims starts with its version
+    template = tmp_path / "singlepoint_with_header.out"
+    template.write_text("          Invoking FHI-aims ...\n  FHI-aims version      : 240507\n"
+                        + (TESTDATA / "singlepoint.out").read_text())
+    log = fake_aims("scf", str(template))
     engine = engine_for(SP_SETTINGS, fake_aims, species_dir, tmp_path)
     store = Store(mongo_db, "fake-aims")
     store.ensure_indexes()
     ids = store.add_structures([water()], role="pool")
 
-    assert label_structures(store, engine, ids) == (1, 0, [])
+    assert label_structures(store, engine, ids, fw_id=17) == (1, 0, [])
     assert label_structures(store, engine, ids) == (0, 1, [])  # a rerun of the job reuses it
     docs = list(mongo_db.calculations.find({"campaign": "fake-aims"}))
     assert len(docs) == 1 and docs[0]["status"] == "completed" and docs[0]["is_dft"] is True
     assert [c["handler"] for c in docs[0]["corrections"]] == ["ScfConvergenceHandler"]
     assert docs[0]["engine"] == "fhi-aims" and docs[0]["settings_hash"] == engine.settings_hash
+    assert docs[0]["fw_id"] == 17 and docs[0]["provenance"]["fw_id"] == 17
+    assert docs[0]["provenance"]["program_version"] == "240507"
+    assert docs[0]["settings"]["species_sha256"] == engine.settings["species_sha256"] is not None
     assert len(log.read_text().split()) == 2  # one failed run, one corrected run, nothing more

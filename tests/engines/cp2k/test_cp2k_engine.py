@@ -34,6 +34,7 @@ def test_single_point_converges_without_corrections(converged):
     assert converged.stress.shape == (6,)
     assert converged.corrections == []
     assert converged.engine == "cp2k" and converged.is_dft
+    assert converged.program_version.startswith("CP2K version ")  # read from cp2k.out
     # forces along y and z vanish by symmetry; their sum is zero
     assert np.allclose(converged.forces[:, 1:], 0, atol=1e-5)
     assert np.allclose(converged.forces.sum(axis=0), 0, atol=1e-4)
