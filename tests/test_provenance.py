@@ -43,3 +43,22 @@ def test_program_versions_are_read_from_the_outputs(tmp_path):
     # ASE's recorded outputs start after the header: no version, and no error
     assert aims_version(ASE_AIMS / "singlepoint.out") is None
     assert aims_version(tmp_path / "missing.out") is None and cp2k_version(tmp_path / "missing.out") is None
+
+
+def test_failed_and_then_completed_labels_carry_provenance(mongo_db, tmp_path, monkeypatch):
+    from ase.build import bulk
+
+    from perovflow.store.store import Store
+
+    store = Store(mongo_db, "provenance")
+    store.ensure_indexes()
+    [sid] = store.add_structures([bulk("Cu", cubic=True)], role="pool")
+    monkeypatch.chdir(tmp_path)
+    failed = store.record_failed_label(sid, "chgnet", "h", "boom", {"worker": "w:1"}, max_attempts=3, fw_id=5)
+    assert failed["provenance"]["fw_id"] == 5 and failed["provenance"]["run_folder"] == str(tmp_path)
+    assert failed["provenance"]["versions"]["perovflow"]
+    result = {"energy": -1.0, "energy_per_atom": -0.25}
+    assert store.add_calculation(sid, "chgnet", "h", result, fw_id=6)  # replaces the failed label
+    done = store.find_calculation(sid, "chgnet", "h")
+    assert done["status"] == "completed" and done["fw_id"] == 6 and done["provenance"]["fw_id"] == 6
+    assert done["provenance"]["host"] == socket.gethostname()

@@ -90,4 +90,29 @@ def check_active_learning_invariants(store: Store, campaign: CampaignSettings, a
     before = records[4]["before_pruning"]
     assert before["model_version"] == records[3]["refit_version"] == by_tag["active/iteration-3"]["version"]
     assert before["relaxation_test"]["mae_mev"] == records[3]["relaxation_test"]["mae_mev"]
+    check_calculation_provenance(store.db, campaign.name)
     return records
+
+
+def check_calculation_provenance(db, campaign: str, fireworks: bool = False) -> list[dict]:
+    """Every calculation of ``campaign`` (single points and relaxation steps) says which
+    settings, worker, code versions, host and run folder made it; run by ``fireworks``
+    (rlaunch workers), its ``fw_id`` is the Firework whose launch folder it ran in.
+    Returns the calculation documents."""
+    docs = list(db.calculations.find({"campaign": campaign}, {"forces": 0, "stress": 0}))
+    assert {doc["kind"] for doc in docs} >= {"single_point"}
+    for doc in docs:
+        record = doc["provenance"]
+        assert doc["settings"] and doc["worker"].startswith(record["host"] + ":"), doc["kind"]
+        assert {"python", "perovflow", "ase", "dscribe", "numpy", "fireworks"} <= set(record["versions"])
+        assert record["versions"][doc["engine"]] if doc["engine"] in ("chgnet", "tblite") else True
+        assert record["host"] and record["run_folder"].startswith("/")
+        assert record["fw_id"] == doc["fw_id"]
+        if fireworks:
+            firework = db.fireworks.find_one({"fw_id": doc["fw_id"]}, {"spec._tasks": 1, "spec.campaign.name": 1})
+            assert firework["spec"]["campaign"]["name"] == campaign
+            step = firework["spec"]["_tasks"][0]["step"]
+            assert step == ("label" if doc["kind"] == "single_point" else "engine_relax"), (doc["kind"], step)
+            folders = {launch["launch_dir"] for launch in db.launches.find({"fw_id": doc["fw_id"]}, {"launch_dir": 1})}
+            assert record["run_folder"] in folders
+    return docs

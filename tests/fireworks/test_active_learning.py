@@ -18,7 +18,7 @@ from perovflow.store import server
 from perovflow.store.connection import DatabaseTarget, launchpad
 from perovflow.store.store import Store
 from tests.campaign.helpers import ACTIVE, active_campaign, small_campaign
-from tests.campaign.invariants import check_active_learning_invariants
+from tests.campaign.invariants import check_active_learning_invariants, check_calculation_provenance
 from tests.conftest import uri_with_credentials
 
 pytestmark = pytest.mark.slow
@@ -61,6 +61,8 @@ def test_stage1_stage2_and_pruning_with_dynamic_fireworks(target, tmp_path):
     assert max(len(w["nodes"]) for w in workflows) < len(fireworks) / 2
 
     records = check_active_learning_invariants(store, campaign, ACTIVE)
+    docs = check_calculation_provenance(db, "al", fireworks=True)
+    assert {doc["kind"] for doc in docs} == {"single_point", "relax_step"}
     relax_fws = {fw["spec"]["_tasks"][0]["args"]["key"]: fw for fw in added if "DFT relax" in fw["name"]}
     for iteration in (1, 2, 3):
         record = records[iteration]

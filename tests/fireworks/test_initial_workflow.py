@@ -17,6 +17,7 @@ from perovflow.fireworks.manager import campaign_finished, start_workers, stop_w
 from perovflow.models.krr import KernelRidgeEnergy
 from perovflow.store.connection import launchpad, write_launchpad_yaml
 from perovflow.store.store import Store
+from tests.campaign.invariants import check_calculation_provenance
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -48,6 +49,8 @@ def test_campaign_runs_to_model_versions_with_metrics(target, tiny_campaign, tmp
     assert n_labels == 50 + sum(len(b) for b in selection["batches"])
     label = db.calculations.find_one({"campaign": "tiny"})
     assert label["engine"] == "chgnet" and label["is_dft"] is False
+    # each label says which code, host, launch folder and Firework made it
+    assert len(check_calculation_provenance(db, "tiny", fireworks=True)) == n_labels
 
     models = store.models()
     assert [m["version"] for m in models] == [1, 2]
