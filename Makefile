@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.perovflow-installed
 TORCH := torch==2.13.0
 WORKERS ?= 2
+# test processes (pytest-xdist; a file's tests stay in one process, so module fixtures are built once)
+TEST_PROCESSES ?= 2
 
 .PHONY: demo test venv clean-demo cp2k
 
@@ -33,7 +35,7 @@ demo: $(STAMP)
 	$(BIN)/perovflow run workflows/demo.yaml --workers $(WORKERS) --replace --json runs/demo/summary.json
 
 test: $(STAMP) cp2k
-	$(BIN)/python -m pytest -q -ra tests
+	$(BIN)/python -m pytest -q -ra -n $(TEST_PROCESSES) --dist loadfile --durations=25 tests
 
 clean-demo:
 	$(BIN)/perovflow db stop
