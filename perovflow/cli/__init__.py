@@ -8,6 +8,7 @@ import perovflow  # start-up settings before numpy and FireWorks load
 from perovflow.cli import campaigns, database, exchange
 from perovflow.cli.ccd import add_ccd_parser
 from perovflow.cli.pool import add_pool_parser
+from perovflow.cli.report import add_report_parser
 from perovflow.cli.reproduce import add_reproduce_parser
 from perovflow.cli.select import add_select_parser
 from perovflow.cli.watch import add_watch_parser
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_watch_parser(commands)
     exchange.add_parsers(commands)
     add_reproduce_parser(commands)
+    add_report_parser(commands)
     return parser
 
 
