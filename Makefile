@@ -33,6 +33,7 @@ $(STAMP): setup.cfg pyproject.toml
 demo: $(STAMP)
 	$(BIN)/perovflow db start
 	$(BIN)/perovflow run workflows/demo.yaml --workers $(WORKERS) --replace --json runs/demo/summary.json
+	$(BIN)/perovflow report demo -o runs/demo/report.html
 
 test: $(STAMP) cp2k
 	$(BIN)/python -m pytest -q -ra -n $(TEST_PROCESSES) --dist loadfile --durations=25 tests

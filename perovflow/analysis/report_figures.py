@@ -12,6 +12,7 @@ import numpy as np
 
 from perovflow.analysis.parity import Parity
 from perovflow.analysis.plots import _pyplot, _save
+from perovflow.units import EV_TO_MEV
 
 # corners of the composition triangle: first halide bottom left, second bottom right, third on top
 TRIANGLE = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])
@@ -57,12 +58,19 @@ def plot_parity(parity: Parity, campaign: str, model: str, path: Path) -> Path |
     if not parity.n_energies:
         return None
     plt = _pyplot()
-    panels = 2 if len(parity.force_label) else 1
-    fig, axes = plt.subplots(1, panels, figsize=(4.6 * panels, 4.3), squeeze=False)
+    panels = 3 if len(parity.force_label) else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.4 * panels, 4.2), squeeze=False)
     _parity_panel(axes[0][0], parity.energy_label, parity.energy_ml, "energy (eV/atom)",
                   f"{parity.n_energies} test structures, MAE {parity.energy_mae_mev:.3f} meV/atom")
-    if panels == 2:
-        _parity_panel(axes[0][1], parity.force_label, parity.force_ml, "force component (eV/Å)",
+    # composition spreads energies over tenths of an eV/atom: the errors show on their own axis
+    errors = (parity.energy_ml - parity.energy_label) * EV_TO_MEV
+    axes[0][1].hist(errors, bins=min(40, max(5, len(errors) // 3)), color="tab:blue")
+    axes[0][1].axvline(0.0, color="black", linewidth=0.8)
+    axes[0][1].set_xlabel("ML - label energy (meV/atom)")
+    axes[0][1].set_ylabel("test structures")
+    axes[0][1].set_title(f"energy errors, RMSE {np.sqrt(np.mean(errors ** 2)):.3f} meV/atom", fontsize=9)
+    if panels == 3:
+        _parity_panel(axes[0][2], parity.force_label, parity.force_ml, "force component (eV/Å)",
                       f"{parity.n_force_structures} structures, MAE {parity.force_mae_mev:.1f} meV/Å")
     fig.suptitle(f"{campaign}: model {model} on the held-out test set", fontsize=10)
     return _save(plt, fig, path)

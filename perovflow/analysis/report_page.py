@@ -55,6 +55,10 @@ def _number(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _significant(value: Any) -> Any:
+    return f"{value:.3g}" if isinstance(value, float) else value
+
+
 def _table(header: Sequence[str], rows: Iterable[Iterable[str]]) -> str:
     """``rows`` hold ready cells (``<td>...``)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
@@ -155,8 +159,8 @@ def _parity(data: ReportData, folder: Path) -> str:
                                                          stored.get("test_force_mae_mev_per_angstrom"), 1)]]
     hyper = model.get("hyperparameters") or {}
     return (f"<p>Model {_e(name)}, stage {_e(model.get('stage'))}, trained on {_e(model.get('n_train'))} "
-            f"structures labelled by {_e(model.get('engine'))}; alpha {_e(hyper.get('alpha'))}, "
-            f"gamma {_e(hyper.get('gamma'))}.</p>"
+            f"structures labelled by {_e(model.get('engine'))}; alpha {_e(_significant(hyper.get('alpha')))}, "
+            f"gamma {_e(_significant(hyper.get('gamma')))}.</p>"
             + _image(figure, "parity: ML against label energies and forces on the test set", "parity")
             + _table(["quantity", "test structures", "MAE (here)", "MAE (stored with the model)"], rows))
 
