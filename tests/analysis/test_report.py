@@ -217,3 +217,22 @@ def test_report_path_is_a_file(report, capsys, tmp_path):
     assert main(["report", "reported", "-o", str(tmp_path), *options]) == 2
     assert "is a folder" in capsys.readouterr().err
     assert Path(tmp_path).is_dir()
+
+
+def test_a_campaign_that_has_only_been_submitted_gets_a_page_without_figures(target, tmp_path):
+    from tests.campaign.helpers import small_campaign
+
+    client = MongoClient(target.uri, tz_aware=True)
+    try:
+        store = Store(client[target.database], "submitted")
+        store.ensure_indexes()
+        store.save_settings(small_campaign("submitted"))
+    finally:
+        client.close()
+    out = tmp_path / "submitted.html"
+    assert main(["report", "submitted", "-o", str(out), "--uri", target.uri, "--database", target.database]) == 0
+    page = Page()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert page.sections == [key for key, _ in SECTIONS] and page.images == {}
+    assert page.counts["models"] == 0 and page.counts["failed-labels"] == 0
+    assert "nothing to draw" not in "".join(page.text) and "No model" in "".join(page.text)
