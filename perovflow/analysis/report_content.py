@@ -32,5 +32,6 @@ class ReportData:
     selection: dict[str, Any] | None  # :func:`perovflow.analysis.selection.selection_overview`
     selection_map: SelectionMap | None
     failed_labels: list[dict[str, Any]]
+    failed_relaxations: list[dict[str, Any]]  # engine relaxations that stopped with an error
     provenance: dict[str, Any]
     notes: list[str] = field(default_factory=list)

@@ -229,6 +229,13 @@ def _failures(data: ReportData) -> str:
         out.append(_table(["structure", "engine", "kind", "purpose", "tries", "for good", "host", "reason"],
                           (_cells(r["structure_id"][:12], r["engine"], r["kind"], r["purpose"], r["attempts"],
                                   "yes" if r["failed_for_good"] else "no", r["host"], r["reason"]) for r in labels)))
+    relaxations = data.failed_relaxations
+    out.append(f"<p><span data-count=\"failures:relaxations\">{len(relaxations)}</span> engine relaxation(s) "
+               "stopped with an error.</p>")
+    if relaxations:
+        out.append(_table(["relaxation", "purpose", "iteration", "phase", "engine", "corrections", "reason"],
+                          (_cells(r["key"], r["purpose"], r["iteration"], r["phase"], r["engine"], r["corrections"],
+                                  r["reason"]) for r in relaxations)))
     jobs = data.info["fizzled"]
     out.append(f"<p><span data-count=\"failures:jobs\">{len(jobs)}</span> failed job(s) (FIZZLED Fireworks).</p>")
     if jobs:

@@ -60,7 +60,8 @@ def read_report_data(db: Database, campaign: str, progress: Progress | None = No
         campaign=campaign, database=db.name, generated=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         generator=process_provenance(), info=info, halides=halides, model=model, parity=parity, mixing=mixing,
         mixing_source=mixing_source, selection=overview, selection_map=selection_map,
-        failed_labels=failed_labels(labels), provenance=provenance_overview(labels), notes=notes)
+        failed_labels=failed_labels(labels), failed_relaxations=failed_relaxations(store),
+        provenance=provenance_overview(labels), notes=notes)
 
 
 def _halides(store: Store) -> list[str]:
@@ -164,6 +165,14 @@ def failed_labels(labels: list[dict[str, Any]]) -> list[dict[str, Any]]:
              "host": (doc.get("provenance") or {}).get("host")}
             for doc in labels if doc["status"] == "failed"]
     return sorted(rows, key=lambda row: (row["engine"], row["structure_id"]))
+
+
+def failed_relaxations(store: Store) -> list[dict[str, Any]]:
+    """Engine relaxations (relaxation test, active learning) whose engine raised, with the reason."""
+    return [{"key": doc["key"], "purpose": doc.get("purpose"), "iteration": doc.get("iteration"),
+             "phase": doc.get("phase"), "engine": doc.get("engine"), "reason": doc["failed"],
+             "corrections": len(doc.get("corrections") or [])}
+            for doc in store.trajectories(failed={"$exists": True, "$ne": None})]
 
 
 def provenance_overview(labels: list[dict[str, Any]]) -> dict[str, Any]:

@@ -138,6 +138,8 @@ def test_counts_shown_equal_the_database(report, page):
     assert page.counts["failed-jobs"] == page.counts["failures:jobs"] == 0  # the local runner has no Fireworks
     assert page.counts["models"] == db.models.count_documents({"campaign": "reported"})
     assert "SCF" in "".join(page.text)  # the failure's reason is on the page
+    assert page.counts["failures:relaxations"] == db.trajectories.count_documents(
+        {"campaign": "reported", "failed": {"$exists": True, "$ne": None}})
 
     selection = db.selections.find_one({"campaign": "reported", "name": "initial"})
     assert page.counts["selection:pool"] == len(selection["cluster_of"])
