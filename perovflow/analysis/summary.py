@@ -100,8 +100,9 @@ def campaign_labels(db: Database, campaign: str, projection: dict[str, int],
     by content between campaigns of one database)."""
     ids = db.members.distinct("structure_id", {"campaign": campaign})
     docs: list[dict[str, Any]] = []
-    for start in range(0, len(ids), 10_000):
-        docs.extend(db.calculations.find({"structure_id": {"$in": ids[start:start + 10_000]}, **query}, projection))
+    # SecantusDB's $in grows worse than linearly: the demo's 3,019 ids in one query took 18 s, in chunks of 250 2 s
+    for start in range(0, len(ids), 250):
+        docs.extend(db.calculations.find({"structure_id": {"$in": ids[start:start + 250]}, **query}, projection))
     return docs
 
 
