@@ -250,12 +250,13 @@ def _provenance(data: ReportData) -> str:
     rows = [_cells(name) + [_count(f"provenance:{name}:completed", row["completed"]),
                             _count(f"provenance:{name}:failed", row["failed"]),
                             _value(f"provenance:{name}:seconds", row["seconds"], 1),
+                            _value(f"provenance:{name}:relaxation_seconds", row["relaxation_seconds"], 1),
                             _count(f"provenance:{name}:with_provenance", row["with_provenance"]),
                             _count(f"provenance:{name}:with_fw_id", row["with_fw_id"])]
             + _cells(", ".join(row["hosts"]) or "-", ", ".join(row["program_versions"]) or "-",
                      "/".join("DFT" if d else "stand-in" for d in row["is_dft"]))
             for name, row in engines.items()]
-    out = [_table(["engine", "completed", "failed", "engine seconds", "with provenance", "with fw_id", "hosts",
+    out = [_table(["engine", "completed", "failed", "single-point seconds", "relaxation seconds", "with provenance", "with fw_id", "hosts",
                    "program version", "labels"], rows)]
     versions = data.provenance["versions"]
     if versions:

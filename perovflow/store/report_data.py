@@ -61,7 +61,7 @@ def read_report_data(db: Database, campaign: str, progress: Progress | None = No
         generator=process_provenance(), info=info, halides=halides, model=model, parity=parity, mixing=mixing,
         mixing_source=mixing_source, selection=overview, selection_map=selection_map,
         failed_labels=failed_labels(labels), failed_relaxations=failed_relaxations(store),
-        provenance=provenance_overview(labels), notes=notes)
+        provenance=provenance_overview(labels, store.trajectories()), notes=notes)
 
 
 def _halides(store: Store) -> list[str]:
@@ -175,10 +175,13 @@ def failed_relaxations(store: Store) -> list[dict[str, Any]]:
             for doc in store.trajectories(failed={"$exists": True, "$ne": None})]
 
 
-def provenance_overview(labels: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per engine: labels by status, engine seconds, hosts, engine program versions, labels
-    with provenance and with a Firework id; the distinct sets of code versions with counts."""
+def provenance_overview(labels: list[dict[str, Any]], trajectories: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per engine: labels by status, seconds of single points and of engine relaxations (a
+    relaxation's steps record none of their own: its trajectory has the time), hosts, engine
+    program versions, labels with provenance and with a Firework id; the distinct sets of
+    code versions with counts."""
     engines: dict[str, dict[str, Any]] = defaultdict(lambda: {"completed": 0, "failed": 0, "seconds": 0.0,
+                                                              "relaxation_seconds": 0.0,
                                                               "hosts": set(), "program_versions": set(),
                                                               "with_provenance": 0, "with_fw_id": 0,
                                                               "is_dft": set()})
@@ -197,6 +200,9 @@ def provenance_overview(labels: list[dict[str, Any]]) -> dict[str, Any]:
             if made.get("fw_id") is not None:
                 row["with_fw_id"] += 1
             versions[json.dumps(made.get("versions") or {}, sort_keys=True)] += 1
+    for trajectory in trajectories:
+        if trajectory.get("engine"):
+            engines[trajectory["engine"]]["relaxation_seconds"] += float(trajectory.get("seconds") or 0.0)
     return {
         "engines": {name: {**row, "hosts": sorted(h for h in row["hosts"] if h),
                            "program_versions": sorted(row["program_versions"]), "is_dft": sorted(row["is_dft"])}

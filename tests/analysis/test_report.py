@@ -127,12 +127,20 @@ def test_counts_shown_equal_the_database(report, page):
     for role, n in Counter(m["role"] for m in members).items():
         assert page.counts[f"structures:{role}"] == n
     calculations = list(db.calculations.find({"structure_id": {"$in": [m["structure_id"] for m in members]}},
-                                             {"engine": 1, "status": 1}))
+                                             {"engine": 1, "status": 1, "seconds": 1}))
     by_engine = Counter((c["engine"], c["status"]) for c in calculations)
     assert by_engine[("tblite", "failed")] == 1
     for (engine, status), n in by_engine.items():
         assert page.counts[f"labels:{engine}:{status}"] == n
         assert page.counts[f"provenance:{engine}:{status}"] == n
+    chgnet = [c for c in calculations if c["engine"] == "chgnet"]
+    assert page.counts["provenance:chgnet:with_provenance"] == len(chgnet)
+    assert page.counts["provenance:chgnet:with_fw_id"] == 0  # the local runner has no Fireworks
+    assert page.values["provenance:chgnet:seconds"] == pytest.approx(sum(c.get("seconds") or 0 for c in chgnet),
+                                                                     abs=0.06)
+    relaxations = sum(t.get("seconds") or 0 for t in db.trajectories.find({"campaign": "reported", "engine": "chgnet"}))
+    assert relaxations > 0
+    assert page.values["provenance:chgnet:relaxation_seconds"] == pytest.approx(relaxations, abs=0.06)
     failed = sum(n for (_, status), n in by_engine.items() if status == "failed")
     assert page.counts["failed-labels"] == page.counts["failures:labels"] == failed == 1
     assert page.counts["failed-jobs"] == page.counts["failures:jobs"] == 0  # the local runner has no Fireworks
