@@ -180,6 +180,17 @@ def test_parity_errors_equal_those_stored_with_the_model(report, page):
             assert page.values[f"relaxed_mae:{doc['iteration']}"] == pytest.approx(test["mae_mev"], abs=6e-4)
 
 
+def test_parity_recomputes_the_stored_errors_exactly(report):
+    from perovflow.store.report_data import read_report_data
+
+    db, _, _ = report
+    data = read_report_data(db, "reported")
+    metrics = db.models.find_one({"campaign": "reported"}, sort=[("version", -1)])["metrics"]
+    assert data.parity.energy_mae_mev == pytest.approx(metrics["test_energy_mae_mev_per_atom"], rel=1e-9)
+    assert data.parity.force_mae_mev == pytest.approx(metrics["test_force_mae_mev_per_angstrom"], rel=1e-9)
+    assert len(data.parity.force_label) == len(data.parity.force_ml) == 3 * 40 * metrics["n_test_forces"]
+
+
 def test_an_unknown_campaign_is_named_and_nothing_is_written(report, capsys, tmp_path):
     _, _, options = report
     out = tmp_path / "none.html"
