@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from ase.formula import Formula
 from pymongo.database import Database
 
 from perovflow.analysis.parity import Parity, parity_on_test_set
@@ -71,8 +72,8 @@ def _halides(store: Store) -> list[str]:
     if given:
         return list(given)
     species: set[str] = set()
-    for atoms in store.structures(store.structure_ids("pool")[:1]):
-        species.update(atoms.get_chemical_symbols())
+    for formula in store.db.members.distinct("formula", {"campaign": store.campaign}):
+        species.update(Formula(formula).count())
     return [x for x in ALLOWED_X if x in species]
 
 
