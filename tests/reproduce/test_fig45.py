@@ -108,3 +108,18 @@ def test_fig5_compares_at_the_papers_fraction(runs):
     for rep in record["runs"]:
         for points in rep["methods"].values():
             assert [q["kept"] for q in points] == record["counts"]
+
+
+def test_split_per_phase_halves_each_phase_and_depends_on_the_seed():
+    from ase import Atoms
+
+    from perovflow.reproduce.trajectories import Trajectory, split_per_phase
+
+    phases = ["Pnma"] * 5 + ["I4/mcm"] * 4 + ["Pm-3m"] * 6
+    trajs = [Trajectory(Atoms(), phase, [], np.zeros(1), np.zeros((1, 0, 3)), True) for phase in phases]
+    first, second = split_per_phase(trajs, seed=0)
+    assert sorted(first + second) == list(range(len(trajs)))
+    for phase, n in (("Pnma", 5), ("I4/mcm", 4), ("Pm-3m", 6)):
+        assert sum(trajs[i].phase == phase for i in first) == n // 2
+    assert split_per_phase(trajs, seed=0) == (first, second)
+    assert any(split_per_phase(trajs, seed=s)[0] != first for s in range(1, 5))
