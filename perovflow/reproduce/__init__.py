@@ -13,6 +13,8 @@ from pathlib import Path
 FIGURES = {
     "fig2": "perovflow.reproduce.fig2",
     "fig6": "perovflow.reproduce.fig6",
+    "fig4": "perovflow.reproduce.fig4",
+    "fig5": "perovflow.reproduce.fig5",
 }
 
 

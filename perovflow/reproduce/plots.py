@@ -1,24 +1,29 @@
 """Learning-curve figures in the paper's style: energy MAE (meV/atom) and force MAE (meV/Å)
-against the number of training structures, log-log, one line per selection scheme with the
-spread over repetitions as error bars."""
+(or other panels) against the amount of training data, log-log by default, one line per
+selection scheme with the spread over repetitions as error bars."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
+PANELS = (("energy", "energy MAE (meV/atom)"), ("force", "force MAE (meV/Å)"))
+
 
 def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str,
-                    paper_points: dict[str, tuple[float, float]] | None = None) -> Path:
+                    paper_points: dict[str, tuple[float, float]] | None = None,
+                    panels: tuple[tuple[str, str], ...] = PANELS, xlabel: str = "training structures",
+                    xscale: str = "log", reference_lines: dict[str, tuple[float, str]] | None = None) -> Path:
     """``curves``: label -> {"n_train": [...], "energy": reps x sizes, "force": reps x sizes}.
-    ``paper_points``: optional {"energy"/"force": (n, value)} drawn as stars."""
+    ``paper_points``: optional {"energy"/"force": (n, value)} drawn as stars. ``panels``:
+    (curve key, y label) per panel; ``reference_lines``: {key: (value, label)} drawn dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for key, ax, unit, letter in (("energy", axes[0], "meV/atom", "a"), ("force", axes[1], "meV/Å", "b")):
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    for (key, ylabel), ax, letter in zip(panels, np.atleast_1d(axes), "abcdef"):
         for i, (label, c) in enumerate(curves.items()):
             values = np.asarray(c[key], dtype=float)
             n = np.asarray(c["n_train"], dtype=float)
@@ -29,10 +34,13 @@ def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str
             pn, pv = paper_points[key]
             ax.plot([pn], [pv], marker="*", markersize=12, color="tab:red", linestyle="none",
                     label=f"paper (DFT), {pn:,.0f} structures")
-        ax.set_xscale("log")
+        if reference_lines and key in reference_lines:
+            value, label = reference_lines[key]
+            ax.axhline(value, color="grey", linestyle=":", label=label)
+        ax.set_xscale(xscale)
         ax.set_yscale("log")
-        ax.set_xlabel("training structures")
-        ax.set_ylabel(f"{key} MAE ({unit})")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_title(f"({letter}) {key}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)

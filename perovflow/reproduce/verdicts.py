@@ -17,7 +17,7 @@ RULE_TEXT = {
     "saving": (f"reproduced when the bootstrap 95 % interval of the saving excludes 0 (lower bound > 0) "
                f"and the estimate lies within a factor {FACTOR:g} of the paper's; otherwise not reproduced"),
     "lower_than_random": ("reproduced when the bootstrap 95 % interval of (method - random) / random at the "
-                          "largest training set lies below 0; otherwise not reproduced"),
+                          "largest training set (or the size the row names) lies below 0; otherwise not reproduced"),
     "absolute": ("an absolute error is comparable only on DFT labels at the paper's training-set size "
                  f"(then reproduced within a factor {ABSOLUTE_FACTOR:g}); on a stand-in oracle or at "
                  "another size: not comparable"),
