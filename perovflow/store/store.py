@@ -203,6 +203,32 @@ class Store:
         ).sort("pool_index", ASCENDING)
         return [doc["structure_id"] for doc in cursor]
 
+    def set_member_roles(self, ids: list[str], role: str) -> None:
+        """Make ``ids`` (members of this campaign) have ``role``, indexed in the given order;
+        for a pool read from stored structures (their first role may have been another)."""
+        operations = [UpdateOne({"campaign": self.campaign, "structure_id": sid},
+                                {"$set": {"role": role, "pool_index": index}}) for index, sid in enumerate(ids)]
+        for start in range(0, len(operations), 1000):
+            self.db.members.bulk_write(operations[start:start + 1000], ordered=False)
+
+    def label_set(self, engine: str, settings_hash: str) -> list[dict]:
+        """Completed labels of one engine and settings (e.g. an imported label set) as
+        ``structure_id``, ``is_dft``, ``source`` and ``role``: the structure's role in the
+        campaign that stored the label."""
+        docs = list(self.db.calculations.find(
+            {"engine": engine, "settings_hash": settings_hash, "status": "completed"},
+            {"_id": 0, "structure_id": 1, "is_dft": 1, "source": 1, "campaign": 1}))
+        roles: dict[tuple[str, str], str] = {}
+        for campaign in {doc.get("campaign") for doc in docs}:
+            ids = [doc["structure_id"] for doc in docs if doc.get("campaign") == campaign]
+            for start in range(0, len(ids), 10_000):
+                for member in self.db.members.find({"campaign": campaign, "structure_id": {"$in": ids[start:start + 10_000]}},
+                                                   {"structure_id": 1, "role": 1}):
+                    roles[campaign, member["structure_id"]] = member.get("role")
+        for doc in docs:
+            doc["role"] = roles.get((doc.get("campaign"), doc["structure_id"]))
+        return docs
+
     def member_ids(self) -> list[str]:
         """Every structure this campaign stored, in any role."""
         return list(self.db.members.distinct("structure_id", {"campaign": self.campaign}))

@@ -1,0 +1,54 @@
+"""The initial dataset from imported labels (``labelling.engine: imported``): the pool and
+the test set are the structures of the label set (those imported with role ``test``, e.g.
+from ``sp_test_set.xyz``, are the test set; every other one is the pool), and the labelling
+step reuses the stored labels, so no engine runs. What follows (featurize, select, label,
+fit) is the campaign's ordinary initial stage."""
+from __future__ import annotations
+
+from perovflow.campaign.context import CampaignContext
+from perovflow.campaign.initial import featurize_and_select
+from perovflow.campaign.next import Next
+
+
+class ImportedPoolError(ValueError):
+    """The imported label set cannot serve as the campaign's pool (nothing was written)."""
+
+
+def imported_pool(ctx: CampaignContext) -> Next:
+    """Make the label set's structures the campaign's pool and test set, then featurize and select."""
+    store, engine, settings = ctx.store, ctx.engine, ctx.settings
+    name = engine.name
+    labels = store.label_set(name, engine.settings_hash)
+    if not labels:
+        raise ImportedPoolError(f"labelling.options.labels: no label set {name!r} in this database; import one "
+                                f"first with `perovflow import FILES --campaign C --labels {name}`")
+    declared = {bool(doc.get("is_dft")) for doc in labels}
+    if declared != {engine.is_dft}:
+        raise ImportedPoolError(f"labelling.options.is_dft: {str(engine.is_dft).lower()}, but label set {name!r} "
+                                f"was imported with is_dft {sorted(declared)}; allowed: "
+                                f"{str(bool(labels[0].get('is_dft'))).lower()}" if len(declared) == 1 else
+                                f"label set {name!r} mixes DFT and non-DFT labels; import them as two sets")
+    labels.sort(key=lambda doc: (str((doc.get("source") or {}).get("file", "")),
+                                 int((doc.get("source") or {}).get("index", 0)), doc["structure_id"]))
+    test = [doc["structure_id"] for doc in labels if doc["role"] == "test"]
+    pool = [doc["structure_id"] for doc in labels if doc["role"] != "test"]
+    if not test:
+        raise ImportedPoolError(f"labelling.options.labels: label set {name!r} has no test structures; import a "
+                                "test file with it (sp_test_set.xyz, test_set.xyz, or frames with info role=test)")
+    if len(pool) < settings.selection.clusters:
+        raise ImportedPoolError(f"selection.clusters: {settings.selection.clusters} clusters for the "
+                                f"{len(pool)} pool structures of label set {name!r}; allowed: at most {len(pool)}")
+    species = set(settings.species)
+    for role, ids in (("pool", pool), ("test", test)):
+        atoms = store.structures(ids)
+        foreign = sorted({s for a in atoms for s in a.get_chemical_symbols()} - species)
+        if foreign:
+            raise ImportedPoolError(f"system: label set {name!r} has {', '.join(foreign)}, which the campaign's "
+                                    f"system ({', '.join(sorted(species))}) does not; allowed: a system with them")
+        for index, one in enumerate(atoms):
+            one.info["pool_index"] = index
+        store.add_structures(atoms, role=role)
+        store.set_member_roles(ids, role)
+    store.ensure_indexes()
+    sizes = {"pool": len(pool), "test": len(test)}
+    return Next(jobs=tuple(featurize_and_select(settings, sizes)), record=sizes)
