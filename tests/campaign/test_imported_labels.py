@@ -4,8 +4,13 @@ with ``perovflow import``, runs the initial-dataset part of a campaign on them, 
 that every model was fitted on exactly those labels and that no engine ran."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read, write
 
@@ -127,3 +132,22 @@ def test_settings_refuse_what_imported_labels_cannot_do():
     with pytest.raises(CampaignError, match=r"^labelling.options: labels must name an imported label set"):
         parse_campaign(small_campaign("a", labelling={"engine": "imported", "options": {"labels": " "}}))
     assert make_engine("imported", labels=LABELS).settings_hash != make_engine("imported", labels="b").settings_hash
+
+
+def test_the_same_campaign_on_rlaunch_workers(target, mongo_db, imported, tmp_path):
+    train, test = imported
+    labels_before = mongo_db.calculations.count_documents({})
+    path = tmp_path / "imported.yaml"
+    path.write_text(yaml.safe_dump(small_campaign(
+        "fw", phases=["Pm-3m"], selection={"clusters": 6, "batches": 2, "min_size": 2},
+        labelling={"engine": "imported", "group_size": 20, "options": {"labels": LABELS}})))
+    out = subprocess.run([str(Path(sys.executable).parent / "perovflow"), "run", str(path), "--uri", target.uri,
+                          "--database", target.database, "--workers", "2", "--quiet", "--run-dir",
+                          str(tmp_path / "run")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert mongo_db.calculations.count_documents({}) == labels_before
+    store = Store(mongo_db, "fw")
+    assert set(store.structure_ids("pool")) == set(train) and set(store.structure_ids("test")) == set(test)
+    models = store.models()
+    assert [m["tag"] for m in models] == ["initial/batch-0", "initial/batch-1"]
+    assert all(set(map(str, m["training_ids"])) <= set(train) and m["engine"] == LABELS for m in models)
