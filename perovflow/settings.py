@@ -442,11 +442,12 @@ def _check_cell_relaxation(labelling: LabellingSettings, relax: RelaxSettings) -
         )
 
 
-def check_cluster_sizes(settings: CampaignSettings) -> None:
-    """The cluster count and size bounds must fit the pool the campaign will generate; the
-    one place this is decided for campaigns (the arithmetic is the selection package's)."""
+def check_cluster_sizes(settings: CampaignSettings, n_pool: int | None = None) -> None:
+    """The cluster count and size bounds must fit the pool the campaign will generate (or
+    ``n_pool``, a pool read from imported labels); the one place this is decided for
+    campaigns (the arithmetic is the selection package's)."""
     selection = settings.selection
-    n_pool = settings.pool_sizes()["pool"]
+    n_pool = settings.pool_sizes()["pool"] if n_pool is None else n_pool
     clusters, low, high = selection.clusters, selection.min_size, selection.max_size
     if clusters > n_pool:
         raise CampaignError(f"selection.clusters: {clusters} clusters for a pool of {n_pool} structures; "

@@ -8,6 +8,7 @@ from __future__ import annotations
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.initial import featurize_and_select
 from perovflow.campaign.next import Next
+from perovflow.settings import CampaignError, check_cluster_sizes
 
 
 class ImportedPoolError(ValueError):
@@ -35,9 +36,10 @@ def imported_pool(ctx: CampaignContext) -> Next:
     if not test:
         raise ImportedPoolError(f"labelling.options.labels: label set {name!r} has no test structures; import a "
                                 "test file with it (sp_test_set.xyz, test_set.xyz, or frames with info role=test)")
-    if len(pool) < settings.selection.clusters:
-        raise ImportedPoolError(f"selection.clusters: {settings.selection.clusters} clusters for the "
-                                f"{len(pool)} pool structures of label set {name!r}; allowed: at most {len(pool)}")
+    try:
+        check_cluster_sizes(settings, len(pool))
+    except CampaignError as exc:
+        raise ImportedPoolError(f"{exc} (the pool of label set {name!r})") from None
     species = set(settings.species)
     for role, ids in (("pool", pool), ("test", test)):
         atoms = store.structures(ids)

@@ -151,3 +151,14 @@ def test_the_same_campaign_on_rlaunch_workers(target, mongo_db, imported, tmp_pa
     models = store.models()
     assert [m["tag"] for m in models] == ["initial/batch-0", "initial/batch-1"]
     assert all(set(map(str, m["training_ids"])) <= set(train) and m["engine"] == LABELS for m in models)
+
+
+def test_clusters_that_do_not_fit_the_imported_pool_are_refused(mongo_db, imported):
+    train, _ = imported
+    settings = parse_campaign(small_campaign("big", phases=["Pm-3m"], selection={"clusters": 6, "min_size": 5},
+                                             labelling={"engine": "imported", "options": {"labels": LABELS}}))
+    [outcome] = run_local(settings, Store(mongo_db, "big")).outcomes
+    assert outcome.state == "failed" and outcome.reason.startswith("ImportedPoolError: selection.min_size: "), \
+        outcome.reason
+    assert f"allowed: min_size <= {len(train) // 6}" in outcome.reason
+    assert mongo_db.members.count_documents({"campaign": "big"}) == 0
