@@ -24,11 +24,14 @@ def imported_pool(ctx: CampaignContext) -> Next:
         raise ImportedPoolError(f"labelling.options.labels: no label set {name!r} in this database; import one "
                                 f"first with `perovflow import FILES --campaign C --labels {name}`")
     declared = {bool(doc.get("is_dft")) for doc in labels}
+    if len(declared) > 1:
+        raise ImportedPoolError(f"labelling.options.labels: label set {name!r} mixes DFT and non-DFT labels; "
+                                "import them as two label sets")
     if declared != {engine.is_dft}:
+        [as_imported] = declared
         raise ImportedPoolError(f"labelling.options.is_dft: {str(engine.is_dft).lower()}, but label set {name!r} "
-                                f"was imported with is_dft {sorted(declared)}; allowed: "
-                                f"{str(bool(labels[0].get('is_dft'))).lower()}" if len(declared) == 1 else
-                                f"label set {name!r} mixes DFT and non-DFT labels; import them as two sets")
+                                f"was imported with is_dft {str(as_imported).lower()}; allowed: "
+                                f"{str(as_imported).lower()}")
     labels.sort(key=lambda doc: (str((doc.get("source") or {}).get("file", "")),
                                  int((doc.get("source") or {}).get("index", 0)), doc["structure_id"]))
     test = [doc["structure_id"] for doc in labels if doc["role"] == "test"]
@@ -40,16 +43,17 @@ def imported_pool(ctx: CampaignContext) -> Next:
         check_cluster_sizes(settings, len(pool))
     except CampaignError as exc:
         raise ImportedPoolError(f"{exc} (the pool of label set {name!r})") from None
+    structures = {"pool": store.structures(pool), "test": store.structures(test)}
     species = set(settings.species)
+    foreign = sorted({s for atoms in [*structures["pool"], *structures["test"]]
+                      for s in atoms.get_chemical_symbols()} - species)
+    if foreign:
+        raise ImportedPoolError(f"system: label set {name!r} has {', '.join(foreign)}, which the campaign's "
+                                f"system ({', '.join(sorted(species))}) does not; allowed: a system with them")
     for role, ids in (("pool", pool), ("test", test)):
-        atoms = store.structures(ids)
-        foreign = sorted({s for a in atoms for s in a.get_chemical_symbols()} - species)
-        if foreign:
-            raise ImportedPoolError(f"system: label set {name!r} has {', '.join(foreign)}, which the campaign's "
-                                    f"system ({', '.join(sorted(species))}) does not; allowed: a system with them")
-        for index, one in enumerate(atoms):
-            one.info["pool_index"] = index
-        store.add_structures(atoms, role=role)
+        for index, atoms in enumerate(structures[role]):
+            atoms.info["pool_index"] = index
+        store.add_structures(structures[role], role=role)
         store.set_member_roles(ids, role)
     store.ensure_indexes()
     sizes = {"pool": len(pool), "test": len(test)}

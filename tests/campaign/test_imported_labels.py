@@ -116,7 +116,12 @@ def test_a_structure_without_an_imported_label_is_a_clear_error(mongo_db, import
 
 def test_a_missing_label_set_or_a_wrong_declaration_stops_before_anything_is_written(mongo_db, imported):
     for settings, message in ((_settings("c1", labels="nope"), "labelling.options.labels: no label set 'nope'"),
-                              (_settings("c2", is_dft=False), "labelling.options.is_dft: false, but label set")):
+                              (_settings("c2", is_dft=False), "labelling.options.is_dft: false, but label set"),
+                              (parse_campaign(small_campaign("c3", system={"a": "Cs", "b": "Pb", "x": ["Cl", "I"]},
+                                                             phases=["Pm-3m"], selection={"clusters": 6, "min_size": 2},
+                                                             labelling={"engine": "imported",
+                                                                        "options": {"labels": LABELS}})),
+                               f"system: label set {LABELS!r} has Br, which the campaign's system")):
         run = run_local(settings, Store(mongo_db, settings.name))
         [outcome] = run.outcomes
         assert outcome.state == "failed" and message in outcome.reason, outcome.reason
