@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from perovflow.engines import ENGINES, make_engine
+from perovflow.engines import LABEL_SOURCES, make_engine
 from perovflow.selection import SIZE_BOUNDED, check_sizes
 from perovflow.selection.methods import METHODS
 from perovflow.structures import CELL_MODES, PHASES, PerovskiteSystem, enumerate_compositions, normalise_phase
@@ -203,7 +203,7 @@ class SelectionSettings:
 
 @dataclass(frozen=True)
 class LabellingSettings:
-    engine: str = _choice("chgnet", ENGINES)
+    engine: str = _choice("chgnet", LABEL_SOURCES)
     options: dict[str, Any] = _setting({}, "a mapping of the engine's settings, e.g. {command: 'srun aims.x', "
                                            "species_dir: /path/to/species_defaults}", lambda v: isinstance(v, dict))
     group_size: int = _setting(1, "a positive integer: structures per labelling job", _positive_int)
@@ -442,11 +442,12 @@ def _check_cell_relaxation(labelling: LabellingSettings, relax: RelaxSettings) -
         )
 
 
-def check_cluster_sizes(settings: CampaignSettings) -> None:
-    """The cluster count and size bounds must fit the pool the campaign will generate; the
-    one place this is decided for campaigns (the arithmetic is the selection package's)."""
+def check_cluster_sizes(settings: CampaignSettings, n_pool: int | None = None) -> None:
+    """The cluster count and size bounds must fit the pool the campaign will generate (or
+    ``n_pool``, a pool read from imported labels); the one place this is decided for
+    campaigns (the arithmetic is the selection package's)."""
     selection = settings.selection
-    n_pool = settings.pool_sizes()["pool"]
+    n_pool = settings.pool_sizes()["pool"] if n_pool is None else n_pool
     clusters, low, high = selection.clusters, selection.min_size, selection.max_size
     if clusters > n_pool:
         raise CampaignError(f"selection.clusters: {clusters} clusters for a pool of {n_pool} structures; "
@@ -482,6 +483,9 @@ def parse_campaign(data: Any, source: str = "campaign") -> CampaignSettings:
     phases = _phases(sections["system"], data.get("phases"))
     _check_engine(sections["labelling"])
     _check_cell_relaxation(sections["labelling"], sections["relax"])
+    if sections["labelling"].engine == "imported" and sections["active"].enabled:
+        raise CampaignError("active.enabled: imported labels cannot relax structures, which active learning "
+                            "needs; allowed with labelling.engine imported: false")
     if sections["active"].enabled and sections["descriptor"].normalization == "l2":
         raise CampaignError(
             "descriptor.normalization: 'l2' has no analytic MBTR forces (DScribe), which the ML "
@@ -491,7 +495,8 @@ def parse_campaign(data: Any, source: str = "campaign") -> CampaignSettings:
     if sections["descriptor"].x_min >= sections["descriptor"].x_max:
         raise CampaignError("descriptor.x_min: must be smaller than descriptor.x_max")
     settings = CampaignSettings(name=name, phases=phases, **sections)
-    check_cluster_sizes(settings)
+    if settings.labelling.engine != "imported":  # an imported pool's size is known once it is read
+        check_cluster_sizes(settings)
     return settings
 
 

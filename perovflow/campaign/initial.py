@@ -24,20 +24,28 @@ from perovflow.structures import generate_pool, generate_test_set
 
 
 def first_jobs(settings: CampaignSettings) -> Next:
-    """What a submitted campaign starts with: generate -> featurize chunks (parallel) -> select."""
+    """What a submitted campaign starts with: generate -> featurize chunks (parallel) -> select.
+    With imported labels the pool is read from the store first; its size, and so the
+    featurize chunks, are known only then (:func:`perovflow.campaign.imported.imported_pool`)."""
     name = settings.name
+    if settings.labelling.engine == "imported":
+        return Next(jobs=(Job("generate", "imported_pool", name=f"{name}: pool from imported labels"),))
     generate = Job("generate", "generate", name=f"{name}: generate pool")
-    chunk_size = settings.pool.chunk_size
+    return Next(jobs=(generate, *featurize_and_select(settings, settings.pool_sizes(), after=("generate",))))
+
+
+def featurize_and_select(settings: CampaignSettings, sizes: dict[str, int], after: tuple[str, ...] = ()) -> list[Job]:
+    """Featurize jobs for every chunk of each role's ``sizes`` (in parallel), then select."""
+    name, chunk_size = settings.name, settings.pool.chunk_size
     featurize = []
-    for role, size in settings.pool_sizes().items():
+    for role, size in sizes.items():
         for chunk in range(math.ceil(size / chunk_size)):
             start = chunk * chunk_size
             featurize.append(Job(f"featurize-{role}-{chunk}", "featurize",
                                  {"role": role, "chunk": chunk, "start": start,
                                   "stop": min(size, start + chunk_size)},
-                                 name=f"{name}: featurize {role} {chunk}", after=("generate",)))
-    select = waiting_for(Job("select", "select", name=f"{name}: select"), featurize)
-    return Next(jobs=(generate, *featurize, select))
+                                 name=f"{name}: featurize {role} {chunk}", after=after))
+    return [*featurize, waiting_for(Job("select", "select", name=f"{name}: select"), featurize)]
 
 
 def generate(ctx: CampaignContext) -> Next:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from perovflow.campaign import active_learning, initial, pruning, relaxation
+from perovflow.campaign import active_learning, imported, initial, pruning, relaxation
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.next import Next
 
@@ -16,6 +16,7 @@ Step = Callable[..., Next]
 
 STEPS: dict[str, Step] = {
     "generate": initial.generate,
+    "imported_pool": imported.imported_pool,
     "featurize": initial.featurize,
     "select": initial.select,
     "label": initial.label,

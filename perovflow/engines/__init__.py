@@ -4,6 +4,8 @@ from __future__ import annotations
 from perovflow.engines.base import Engine, EngineError, Label, Relaxation, settings_hash
 
 ENGINES = ("chgnet", "tblite", "cp2k", "fhi-aims")
+# what a campaign may label with: an engine, or the labels of `perovflow import`
+LABEL_SOURCES = (*ENGINES, "imported")
 
 
 def make_engine(name: str, **options) -> Engine:
@@ -21,12 +23,14 @@ def make_engine(name: str, **options) -> Engine:
         from perovflow.engines.cp2k import Cp2kEngine as engine_class
     elif name == "fhi-aims":
         from perovflow.engines.aims import AimsEngine as engine_class
+    elif name == "imported":  # labels of `perovflow import`, not an engine that computes
+        from perovflow.engines.imported import ImportedLabels as engine_class
     else:
-        raise ValueError(f"labelling.engine: unknown engine {name!r}; allowed: {', '.join(ENGINES)}")
+        raise ValueError(f"labelling.engine: unknown engine {name!r}; allowed: {', '.join(LABEL_SOURCES)}")
     try:
         return engine_class(**options)
     except TypeError as exc:
         raise ValueError(f"labelling.options: {exc}") from None
 
 
-__all__ = ["Engine", "EngineError", "Label", "Relaxation", "settings_hash", "make_engine", "ENGINES"]
+__all__ = ["Engine", "EngineError", "Label", "Relaxation", "settings_hash", "make_engine", "ENGINES", "LABEL_SOURCES"]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from ase import Atoms, units
 
-from perovflow.engines.base import settings_hash
+from perovflow.engines.imported import imported_labels_hash
 from perovflow.exchange.extxyz import Frame
 from perovflow.exchange.layout import ROLE_OF_FILE
 from perovflow.store.store import Store
@@ -142,7 +142,7 @@ def _bare(atoms: Atoms) -> Atoms:
 
 
 def labels_hash(labels: str) -> str:
-    return settings_hash(labels, {"imported": True})
+    return imported_labels_hash(labels)
 
 
 def import_source(store: Store, source: SourceFile, labels: str, is_dft: bool) -> FileReport:

@@ -21,11 +21,15 @@ from pymongo.errors import DuplicateKeyError
 
 from perovflow.models.saved import DescriptorMismatch, check_descriptor
 from perovflow.provenance import provenance as make_provenance
+from perovflow.structures.fractions import FRACTION_FIELDS, halide_fractions
 from perovflow.structures.identity import structure_id
 
 # documents that belong to one campaign (they carry its name); structures and calculations
 # are shared by content between campaigns, and ``members`` says which campaign has which
 COLLECTIONS = ("members", "features", "models", "selections", "al_iterations", "trajectories", "campaigns")
+# what a structure says about itself that its calculations repeat, so that label queries
+# by phase and composition region need no $lookup (docs/queries.md)
+QUERY_FIELDS = ("phase", "composition", *FRACTION_FIELDS)
 
 
 def atoms_to_doc(atoms: Atoms) -> dict[str, Any]:
@@ -107,6 +111,45 @@ class Store:
         db.selections.create_index([("campaign", ASCENDING), ("name", ASCENDING)], unique=True)
         db.al_iterations.create_index([("campaign", ASCENDING), ("iteration", ASCENDING)], unique=True)
         db.trajectories.create_index([("campaign", ASCENDING), ("key", ASCENDING)], unique=True)
+        for collection in (db.structures, db.calculations):
+            collection.create_index([("phase", ASCENDING)])
+            for name in FRACTION_FIELDS:
+                collection.create_index([(name, ASCENDING)])
+        db.calculations.create_index([("engine", ASCENDING), ("status", ASCENDING)])
+        self.backfill_query_fields()
+
+    def backfill_query_fields(self) -> dict[str, int]:
+        """Give documents stored before the query fields existed their halide fractions
+        (structures) and their structure's :data:`QUERY_FIELDS` (calculations). Only
+        documents without ``x_Cl`` are touched, so running it again changes nothing; every
+        :meth:`ensure_indexes` (submit, generate, import) runs it. Returns the counts."""
+        done = {"structures": 0, "calculations": 0}
+        missing = {FRACTION_FIELDS[1]: {"$exists": False}}
+        operations = [UpdateOne({"_id": doc["_id"]}, {"$set": halide_fractions(doc["atoms"]["numbers"])})
+                      for doc in self.db.structures.find(missing, {"atoms.numbers": 1})]
+        for start in range(0, len(operations), 1000):
+            done["structures"] += self.db.structures.bulk_write(operations[start:start + 1000],
+                                                                ordered=False).modified_count
+        calculations = list(self.db.calculations.find(missing, {"structure_id": 1}))
+        for start in range(0, len(calculations), 1000):
+            chunk = calculations[start:start + 1000]
+            fields = self._query_fields([doc["structure_id"] for doc in chunk])
+            operations = [UpdateOne({"_id": doc["_id"]},
+                                    {"$set": fields.get(doc["structure_id"], dict.fromkeys(QUERY_FIELDS))})
+                          for doc in chunk]
+            done["calculations"] += self.db.calculations.bulk_write(operations, ordered=False).modified_count
+        return done
+
+    def _query_fields(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """:data:`QUERY_FIELDS` of stored structures by id (``None`` where one lacks a field)."""
+        projection = {name: 1 for name in QUERY_FIELDS} | {"atoms.numbers": 1}
+        result = {}
+        for doc in self.db.structures.find({"_id": {"$in": list(ids)}}, projection):
+            fields = {name: doc.get(name) for name in QUERY_FIELDS}
+            if FRACTION_FIELDS[1] not in doc:  # stored before the fields existed
+                fields.update(halide_fractions(doc["atoms"]["numbers"]))
+            result[doc["_id"]] = fields
+        return result
 
     # structures -------------------------------------------------------------
     def add_structures(self, structures: Iterable[Atoms], role: str, parent: str | None = None) -> list[str]:
@@ -123,7 +166,8 @@ class Store:
             info = {"phase": atoms.info.get("phase"), "composition": atoms.info.get("composition"),
                     "pool_index": atoms.info.get("pool_index"), "parent": parent}
             doc = {"campaign": self.campaign, "role": role, "atoms": atoms_to_doc(atoms), "n_atoms": len(atoms),
-                   "formula": atoms.get_chemical_formula(), **info, "created": _now()}
+                   "formula": atoms.get_chemical_formula(), **info, **halide_fractions(atoms.numbers),
+                   "created": _now()}
             operations.append(UpdateOne({"_id": sid}, {"$setOnInsert": doc}, upsert=True))
             memberships.append(UpdateOne({"campaign": self.campaign, "structure_id": sid},
                                          {"$setOnInsert": {"role": role, **info, "formula": doc["formula"],
@@ -158,6 +202,32 @@ class Store:
             {"campaign": self.campaign, "role": role}, {"structure_id": 1}
         ).sort("pool_index", ASCENDING)
         return [doc["structure_id"] for doc in cursor]
+
+    def set_member_roles(self, ids: list[str], role: str) -> None:
+        """Make ``ids`` (members of this campaign) have ``role``, indexed in the given order;
+        for a pool read from stored structures (their first role may have been another)."""
+        operations = [UpdateOne({"campaign": self.campaign, "structure_id": sid},
+                                {"$set": {"role": role, "pool_index": index}}) for index, sid in enumerate(ids)]
+        for start in range(0, len(operations), 1000):
+            self.db.members.bulk_write(operations[start:start + 1000], ordered=False)
+
+    def label_set(self, engine: str, settings_hash: str) -> list[dict]:
+        """Completed labels of one engine and settings (e.g. an imported label set) as
+        ``structure_id``, ``is_dft``, ``source`` and ``role``: the structure's role in the
+        campaign that stored the label."""
+        docs = list(self.db.calculations.find(
+            {"engine": engine, "settings_hash": settings_hash, "status": "completed"},
+            {"_id": 0, "structure_id": 1, "is_dft": 1, "source": 1, "campaign": 1}))
+        roles: dict[tuple[str, str], str] = {}
+        for campaign in {doc.get("campaign") for doc in docs}:
+            ids = [doc["structure_id"] for doc in docs if doc.get("campaign") == campaign]
+            for start in range(0, len(ids), 10_000):
+                for member in self.db.members.find({"campaign": campaign, "structure_id": {"$in": ids[start:start + 10_000]}},
+                                                   {"structure_id": 1, "role": 1}):
+                    roles[campaign, member["structure_id"]] = member.get("role")
+        for doc in docs:
+            doc["role"] = roles.get((doc.get("campaign"), doc["structure_id"]))
+        return docs
 
     def member_ids(self) -> list[str]:
         """Every structure this campaign stored, in any role."""
@@ -213,7 +283,7 @@ class Store:
         doc = {
             "campaign": self.campaign, "structure_id": sid, "engine": engine,
             "settings_hash": settings_hash, "kind": kind, "status": status, "fw_id": fw_id,
-            "created": _now(), **result,
+            **self._query_fields([sid]).get(sid, {}), "created": _now(), **result,
             "provenance": make_provenance(fw_id) if provenance is None else provenance,
         }
         try:
@@ -233,7 +303,7 @@ class Store:
         The document's ``provenance`` is that of the last attempt."""
         slot = {"structure_id": sid, "engine": engine, "settings_hash": settings_hash}
         attempt = {"reason": reason, "at": _now(), "fw_id": fw_id, **{k: v for k, v in fields.items() if k == "worker"}}
-        fields = {"provenance": make_provenance(fw_id), **fields}
+        fields = {"provenance": make_provenance(fw_id), **self._query_fields([sid]).get(sid, {}), **fields}
         try:
             self.db.calculations.update_one(
                 {**slot, "status": {"$ne": "completed"}},
