@@ -34,8 +34,9 @@ amplitude calibrated by the leave-one-out residuals of the energy observations (
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 from scipy.linalg import blas, lapack, solve_triangular
@@ -98,13 +99,23 @@ def project(jacobian: np.ndarray, forces: np.ndarray, units: np.ndarray) -> tupl
     return -n_atoms * (units @ flat), units @ np.asarray(forces, dtype=np.float64).reshape(-1)
 
 
+def key_seed(key: str) -> int:
+    """A seed from a structure id: the same directions for the same structure in every fit."""
+    return int.from_bytes(hashlib.sha256(str(key).encode()).digest()[:8], "little")
+
+
 def force_observations(jacobians: Iterable[np.ndarray], forces: Iterable[np.ndarray], count: int,
-                       seed: int = 0, n_features: int | None = None) -> ForceObservations:
+                       seed: int = 0, n_features: int | None = None,
+                       keys: Sequence[str] | None = None) -> ForceObservations:
     """``count`` random projections per structure, from Jacobians (n_atoms, 3, F) and forces
-    (n_atoms, 3) given one structure at a time (a generator keeps one Jacobian in memory)."""
+    (n_atoms, 3) given one structure at a time (a generator keeps one Jacobian in memory).
+    With ``keys`` (structure ids) each structure's directions come from its own id, else from
+    one generator seeded with ``seed``."""
     rng = np.random.default_rng(seed)
     rows, vectors, targets = [], [], []
     for row, (jacobian, force) in enumerate(zip(jacobians, forces)):
+        if keys is not None:
+            rng = np.random.default_rng(key_seed(keys[row]))
         jacobian = np.asarray(jacobian)
         if jacobian.ndim != 3 or jacobian.shape[1] != 3 or np.shape(force) != jacobian.shape[:2]:
             raise ValueError(f"structure {row}: Jacobian must be (n_atoms, 3, F) and forces (n_atoms, 3), "
