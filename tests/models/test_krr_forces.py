@@ -202,3 +202,25 @@ def test_without_projections_it_is_the_energy_model(toy):
     assert _force_mae(model, test) == pytest.approx(_force_mae(energy_only, test), rel=1e-6)
     assert model.sigma(test[0][:3]) / model.amplitude == pytest.approx(
         energy_only.sigma(test[0][:3]) / energy_only.amplitude, rel=1e-6)
+
+
+@pytest.mark.parametrize(("model", "field", "allowed"), [
+    ({"kind": "krr-force"}, "model.kind", "krr-forces"),
+    ({"kind": "krr-forces", "force_directions": 0}, "model.force_directions", "a positive integer"),
+    ({"kind": "krr-forces", "force_alpha": -1}, "model.force_alpha", "a positive number"),
+])
+def test_campaign_files_name_the_bad_force_setting(model, field, allowed):
+    from perovflow.settings import CampaignError, parse_campaign
+    from tests.campaign.helpers import small_campaign
+
+    with pytest.raises(CampaignError, match=field) as error:
+        parse_campaign(small_campaign(model=model))
+    assert allowed in str(error.value)
+
+
+def test_campaign_file_defaults_for_the_force_model():
+    from perovflow.settings import parse_campaign
+    from tests.campaign.helpers import small_campaign
+
+    model = parse_campaign(small_campaign(model={"kind": "krr-forces"})).model
+    assert (model.kind, model.force_directions, model.force_alpha) == ("krr-forces", 4, 1e-3)
