@@ -233,6 +233,7 @@ def main(argv=None) -> int:
     parser.add_argument("--cost-sizes", type=int, nargs="*", default=[1000, 2000, 4000])
     parser.add_argument("--steps", type=int, default=20, help="relaxation steps timed per model")
     parser.add_argument("--skip-curves", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON to write (default: %(default)s)")
     parser.add_argument("--cost-one", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.cost_one:
@@ -242,8 +243,8 @@ def main(argv=None) -> int:
     began = time.perf_counter()
     result: dict = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
                     "oracle": "chgnet (stand-in, not DFT)", "system": "CsSn(Cl/Br/I)3", "preset": PRESET}
-    if RESULTS.is_file():  # keep the part not rerun
-        previous = json.loads(RESULTS.read_text())
+    if args.out.is_file():  # keep the part not rerun
+        previous = json.loads(args.out.read_text())
         result.update({k: previous[k] for k in ("curves", "costs") if k in previous})
     if not args.skip_curves:
         result["curves"] = learning_curves(args)
@@ -251,9 +252,9 @@ def main(argv=None) -> int:
     if args.cost_sizes:
         result["costs"] = costs(args)
     result["seconds"] = time.perf_counter() - began
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=1))
-    print(f"saved {RESULTS} after {result['seconds']:.0f} s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(f"saved {args.out} after {result['seconds']:.0f} s")
     return 0
 
 
