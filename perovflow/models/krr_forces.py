@@ -225,31 +225,49 @@ class KernelRidgeEnergyForces:
         self.amplitude = self._ensure_amplitude()
         return self
 
-    def _stacked(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Points (N + M, F), vectors g (zeros for energies) and c (1 energy, 0 projection)."""
-        obs = self.observations
-        n, m = len(self.x_train), len(obs.rows)
-        points = np.vstack([self.x_train, self.x_train[obs.rows]])
-        vectors = np.vstack([np.zeros((n, self.n_features)), obs.directions])
-        is_energy = np.concatenate([np.ones(n), np.zeros(m)])
-        return points, vectors, is_energy
-
     def _factorise(self, block_bytes: int | None = None) -> np.ndarray:
-        points, vectors, is_energy = self._stacked()
-        total = len(points)
-        squares = np.einsum("ij,ij->i", points, points)
-        vector_dots = np.einsum("ij,ij->i", vectors, points)
+        """Lower Cholesky factor of the observation covariance plus the regularisers, built in
+        row blocks in the one (N + M)^2 buffer and factorised in place (as the energy model's).
+
+        Only the projection-projection products g_o . g_p need a product over the features per
+        entry; the kernel between structures (N x N) and g_o . x_s (M x N) are computed once and
+        gathered, so building costs about (M^2 / 2 + N M + N^2 / 2) F multiply-adds."""
+        x, obs, gamma = self.x_train, self.observations, self.hyper.gamma
+        n, m = len(x), len(obs.rows)
+        total = n + m
+        structure = np.concatenate([np.arange(n), obs.rows])
+        between = _kernel_rows(x, self._x_sq, x, self._x_sq, gamma)  # k(X_s, X_t)
+        g = obs.directions
+        g_x = g @ x.T  # (M, N): g_o . x_s
+        g_own = g_x[np.arange(m), obs.rows]  # g_o . x_(s_o)
         buffer = np.zeros((total, total))
-        # several (block x total) temporaries live at once
-        step = rows_per_block(total, (BLOCK_BYTES if block_bytes is None else block_bytes) // 6)
+        step = rows_per_block(total, (BLOCK_BYTES if block_bytes is None else block_bytes) // 4)
         for i0 in range(0, total, step):
             i1 = min(total, i0 + step)
-            buffer[i0:i1, :i1] = _observation_kernel(points, vectors, is_energy, self.hyper.gamma, slice(i0, i1),
-                                                     slice(0, i1), squares, vector_dots)
+            out = buffer[i0:i1, :i1]
+            out[:] = between[structure[i0:i1]][:, structure[:i1]]
+            e1 = min(i1, n)  # energy rows [i0, e1) and energy columns [0, e1)
+            f0 = max(i0, n)  # projection rows [f0, i1); projection columns [n, i1)
+            if i1 <= n:
+                continue
+            cols = slice(0, i1 - n)  # projection indices of the projection columns
+            if i0 < e1:  # energy rows, projection columns: 2 gamma g_p . (x_o - x_(s_p))
+                out[:e1 - i0, n:] *= (2.0 * gamma) * (g_x[cols, i0:e1].T - g_own[cols][None, :])
+            rows = slice(f0 - n, i1 - n)  # projection indices of the projection rows
+            # projection rows, energy columns: -2 gamma g_o . (x_(s_o) - x_p)
+            out[f0 - i0:, :n] *= (-2.0 * gamma) * (g_own[rows][:, None] - g_x[rows, :n])
+            # projection rows and columns: 2 gamma g_o.g_p - 4 gamma^2 (g_o.r)(g_p.r), r = x_(s_o) - x_(s_p)
+            g_o_r = g_own[rows][:, None] - g_x[rows][:, obs.rows[cols]]
+            g_p_r = g_x[cols][:, obs.rows[rows]].T - g_own[cols][None, :]
+            factor = g[rows] @ g[cols].T
+            factor *= 2.0 * gamma
+            g_o_r *= g_p_r
+            g_o_r *= 4.0 * gamma * gamma
+            factor -= g_o_r
+            out[f0 - i0:, n:] *= factor
         diagonal = np.einsum("ii->i", buffer)
-        n = len(self.x_train)
         diagonal[:n] = 1.0 + self.hyper.alpha
-        diagonal[n:] = 2.0 * self.hyper.gamma * np.einsum("ij,ij->i", vectors[n:], vectors[n:]) + self.hyper.force_alpha
+        diagonal[n:] = 2.0 * gamma * np.einsum("ij,ij->i", g, g) + self.hyper.force_alpha
         factor, info = lapack.dpotrf(buffer.T, lower=0, clean=0, overwrite_a=1)
         if info > 0:
             raise np.linalg.LinAlgError(

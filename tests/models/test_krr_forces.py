@@ -224,3 +224,14 @@ def test_campaign_file_defaults_for_the_force_model():
 
     model = parse_campaign(small_campaign(model={"kind": "krr-forces"})).model
     assert (model.kind, model.force_directions, model.force_alpha) == ("krr-forces", 4, 1e-3)
+
+
+def test_blocked_factor_is_the_observation_kernel(toy):
+    train, _, obs, model, _ = toy
+    kernel = observation_kernel(train[0], obs, GAMMA)
+    n = len(train[2])
+    kernel[np.arange(n), np.arange(n)] += model.hyper.alpha
+    kernel[np.arange(n, len(kernel)), np.arange(n, len(kernel))] += model.hyper.force_alpha
+    for block_bytes in (None, 8 * len(kernel) * 7):  # one block; blocks of 7 rows straddling N
+        factor = np.tril(model._factorise(block_bytes=block_bytes))
+        assert np.allclose(factor @ factor.T, kernel, rtol=1e-9, atol=1e-9 * np.abs(kernel).max())
