@@ -180,7 +180,8 @@ def cost_one(kind: str, n: int, directions: int, args) -> dict:
             "step_ms": 1000 * float(np.median(steps)), "step_with_sigma_ms": 1000 * float(np.median(with_sigma))}
 
 
-def costs(args) -> list[dict]:
+def costs(args, save=None) -> list[dict]:
+    """Every fit in its own subprocess; ``save(rows)`` after each, so a cut-off run keeps the done ones."""
     rows = []
     for n in args.cost_sizes:
         for kind in ("energy", "energy+force"):
@@ -192,6 +193,8 @@ def costs(args) -> list[dict]:
                 continue
             result = json.loads(done.stdout.strip().splitlines()[-1])
             rows.append(result)
+            if save is not None:
+                save(rows)
             print(f"{kind:>13} n={n:>5} obs={result['observations']:>6} fit {result['fit_seconds']:7.1f} s "
                   f"peak {result['peak_rss_mb']:7.0f} MB step {result['step_ms']:6.1f} ms "
                   f"(+sigma {result['step_with_sigma_ms']:6.1f} ms)", flush=True)
@@ -246,14 +249,19 @@ def main(argv=None) -> int:
     if args.out.is_file():  # keep the part not rerun
         previous = json.loads(args.out.read_text())
         result.update({k: previous[k] for k in ("curves", "costs") if k in previous})
+
+    def save(**parts) -> None:
+        result.update(parts, seconds=time.perf_counter() - began)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        temporary = args.out.with_suffix(".tmp")
+        temporary.write_text(json.dumps(result, indent=1))
+        temporary.replace(args.out)
+
     if not args.skip_curves:
-        result["curves"] = learning_curves(args)
+        save(curves=learning_curves(args))
         _print_curves(result["curves"])
     if args.cost_sizes:
-        result["costs"] = costs(args)
-    result["seconds"] = time.perf_counter() - began
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
+        save(costs=costs(args, lambda rows: save(costs=rows)))
     print(f"saved {args.out} after {result['seconds']:.0f} s")
     return 0
 
