@@ -182,6 +182,7 @@ class KernelRidgeEnergyForces:
         self._factor: np.ndarray | None = None
         self._x_sq: np.ndarray | None = None
         self._folded: np.ndarray | None = None  # B_s, (N, F)
+        self._folded_dots: np.ndarray | None = None
         self._calibration_rows: np.ndarray | None = None
 
     @property
@@ -285,6 +286,7 @@ class KernelRidgeEnergyForces:
         obs = self.observations
         np.add.at(folded, obs.rows, self.weights[n:, None] * obs.directions)
         self._folded = folded
+        self._folded_dots = np.einsum("ij,ij->i", folded, self.x_train)  # B_s . X_s
 
     def _ensure_factor(self) -> np.ndarray:
         if self._factor is None:
@@ -320,9 +322,8 @@ class KernelRidgeEnergyForces:
         """k(x, X_s) (q, N) and the per-structure coefficients a_s + 2 gamma B_s.(x - X_s)."""
         k = _kernel_rows(x, np.einsum("ij,ij->i", x, x), self.x_train, self._x_sq, self.hyper.gamma)
         n = len(self.x_train)
-        folded_dots = np.einsum("ij,ij->i", self._folded, self.x_train)
         coefficient = x @ self._folded.T
-        coefficient -= folded_dots[None, :]
+        coefficient -= self._folded_dots[None, :]
         coefficient *= 2.0 * self.hyper.gamma
         coefficient += self.weights[None, :n]
         return k, coefficient
