@@ -213,7 +213,7 @@ class LabellingSettings:
 
 @dataclass(frozen=True)
 class ModelSettings:
-    kind: str = _choice("krr", ("krr",))
+    kind: str = _choice("krr", ("krr", "krr-forces"))  # krr-forces: energies and force projections
     alpha: float = _setting(_DEFAULT["model"]["alpha"], "a positive number (KRR regulariser)", _positive_number,
                             paper=_paper("model", "alpha"))
     gamma: float = _setting(_DEFAULT["model"]["gamma"], "a positive number (Gaussian kernel exp(-gamma |x - x'|^2))",
@@ -225,6 +225,10 @@ class ModelSettings:
                                     _positive_int)
     tune_iterations: int = _setting(25, "a positive integer: BOSS acquisitions after 5 initial points",
                                     _positive_int, paper=25)
+    force_directions: int = _setting(4, "a positive integer: random force projections per structure (kind "
+                                        "krr-forces)", _positive_int)
+    force_alpha: float = _setting(1.0e-3, "a positive number: regulariser of the force projections, as alpha is "
+                                          "of the energies (kind krr-forces)", _positive_number)
 
 
 @dataclass(frozen=True)
@@ -343,7 +347,8 @@ class CampaignSettings:
 
 
 # settings added since campaigns were first stored, with the value every earlier campaign used
-ADDED_SETTINGS: dict[str, dict[str, Any]] = {"descriptor": {"normalization": "n_atoms"}, "relax": {"cell": "fixed"}}
+ADDED_SETTINGS: dict[str, dict[str, Any]] = {"descriptor": {"normalization": "n_atoms"}, "relax": {"cell": "fixed"},
+                                             "model": {"force_directions": 4, "force_alpha": 1.0e-3}}
 
 
 def with_added_settings(stored: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 
 from perovflow.descriptors.mbtr import MBTRSettings
 from perovflow.settings import (
+    ADDED_SETTINGS,
     TABLE_S1,
     CampaignError,
     CampaignSettings,
@@ -71,6 +72,9 @@ def test_demo_and_cssn_settings_are_unchanged(path, before):
     assert dataclasses.asdict(campaign.descriptor) == before["descriptor"]
     # the paper-scale file now tunes by default (the paper tuned by BOSS); the values are unchanged
     model = dataclasses.asdict(campaign.model)
+    # settings added later (the krr-forces ones) are at their defaults, which krr ignores
+    added = ADDED_SETTINGS["model"]
+    assert {key: model.pop(key) for key in added} == added
     assert {**model, "tune": before["model"]["tune"]} == before["model"]
     assert model["tune"] is True
     assert mbtr(campaign) == MBTRSettings(species=campaign.species)  # MBTRSettings' own defaults, as before

@@ -13,6 +13,8 @@ from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.records import TestErrors, initial_model_tag
 from perovflow.models.calibration import calibration
 from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
+from perovflow.models.krr_forces import KIND as FORCES_KIND
+from perovflow.models.krr_forces import KernelRidgeEnergyForces, KRRForcesHyperparameters, force_observations
 from perovflow.models.saved import model_record
 from perovflow.models.tuning import TuningResult, tune_krr
 from perovflow.settings import CampaignSettings
@@ -69,7 +71,10 @@ def fit_and_test(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperpar
     batch, ...); returns its version."""
     began = time.perf_counter()
     rows = None if training.n_calibration is None else np.arange(training.n_calibration)
-    model = KernelRidgeEnergy(hyper).fit(training.x, training.y, calibration_rows=rows)
+    if ctx.settings.model.kind == FORCES_KIND:
+        model = fit_with_forces(ctx, training, hyper, rows)
+    else:
+        model = KernelRidgeEnergy(hyper).fit(training.x, training.y, calibration_rows=rows)
     fit_seconds = time.perf_counter() - began
     engine = ctx.engine
     began = time.perf_counter()
@@ -82,6 +87,25 @@ def fit_and_test(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperpar
         extra={**meta, "engine": engine.name, "engine_settings_hash": engine.settings_hash,
                "is_dft": engine.is_dft, "training_ids": training.ids})
     return ctx.store.save_model(arrays, record, tag=tag)
+
+
+def fit_with_forces(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperparameters,
+                    calibration_rows: np.ndarray | None) -> KernelRidgeEnergyForces:
+    """The energy-and-force model (``model.kind: krr-forces``) on ``training``: its energies and
+    ``model.force_directions`` random projections of the forces of each structure whose label has
+    forces. A structure's directions depend only on its id, so every refit sees the same ones."""
+    settings = ctx.settings.model
+    forces = ctx.labelled_forces(training.ids)
+    rows = [i for i, sid in enumerate(training.ids) if sid in forces]
+    chosen = [training.ids[i] for i in rows]
+    jacobians = (ctx.descriptor.create_with_derivatives(atoms)[1] for atoms in ctx.store.structures(chosen))
+    observations = force_observations(jacobians, [forces[sid] for sid in chosen], settings.force_directions,
+                                      keys=chosen, n_features=training.x.shape[1])
+    observations.rows = np.asarray(rows, dtype=np.intp)[observations.rows]
+    forces_hyper = KRRForcesHyperparameters(alpha=hyper.alpha, gamma=hyper.gamma, force_alpha=settings.force_alpha,
+                                            directions=settings.force_directions)
+    return KernelRidgeEnergyForces(forces_hyper).fit(training.x, training.y, observations,
+                                                     calibration_rows=calibration_rows)
 
 
 def hyperparameters_for(settings: CampaignSettings, x: np.ndarray, y: np.ndarray,

@@ -17,6 +17,8 @@ import numpy as np
 from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
 from perovflow.models.calculator import MBTRKRRCalculator
 from perovflow.models.krr import KernelRidgeEnergy
+from perovflow.models.krr_forces import KIND as FORCES_KIND
+from perovflow.models.krr_forces import KernelRidgeEnergyForces
 
 KIND = "mbtr-krr"
 
@@ -51,7 +53,7 @@ def check_descriptor(stored: Mapping[str, Any], stored_hash: str | None, expecte
 class SavedModel:
     """A model version with what is needed to use it safely."""
 
-    model: KernelRidgeEnergy
+    model: KernelRidgeEnergy | KernelRidgeEnergyForces
     descriptor: dict[str, Any]
     descriptor_hash: str
     species: list[str]
@@ -77,7 +79,7 @@ class SavedModel:
         return MBTRKRRCalculator(self.model, descriptor)
 
 
-def model_record(model: KernelRidgeEnergy, settings: MBTRSettings, metrics: Mapping[str, Any] | None = None,
+def model_record(model: KernelRidgeEnergy | KernelRidgeEnergyForces, settings: MBTRSettings, metrics: Mapping[str, Any] | None = None,
                  tuning: Any = None, extra: Mapping[str, Any] | None = None,
                  training_ids: list[str] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Arrays (for the ``.npz``) and JSON metadata of a fitted model.
@@ -96,16 +98,19 @@ def model_record(model: KernelRidgeEnergy, settings: MBTRSettings, metrics: Mapp
     arrays["descriptor_json"] = np.array(json.dumps(descriptor, sort_keys=True))
     arrays["descriptor_hash"] = np.array(settings.hash)
     if training_ids is not None:
-        if len(training_ids) != len(model.weights):
-            raise ValueError(f"{len(training_ids)} training ids for {len(model.weights)} training rows")
+        if len(training_ids) != len(model.x_train):
+            raise ValueError(f"{len(training_ids)} training ids for {len(model.x_train)} training rows")
         arrays["training_ids"] = np.array([str(i) for i in training_ids], dtype=str)
+    hyperparameters = {"alpha": model.hyper.alpha, "gamma": model.hyper.gamma, "sigma": settings.sigma}
+    forces = isinstance(model, KernelRidgeEnergyForces)
+    if forces:
+        hyperparameters.update(force_alpha=model.hyper.force_alpha, force_directions=int(model.hyper.directions))
     meta: dict[str, Any] = {
-        "kind": KIND,
-        "hyperparameters": {"alpha": model.hyper.alpha, "gamma": model.hyper.gamma,
-                            "sigma": settings.sigma},
+        "kind": FORCES_KIND if forces else KIND,
+        "hyperparameters": hyperparameters,
         "amplitude": model.amplitude,
         "amplitude_rule": model.amplitude_rule,
-        "n_train": int(len(model.weights)),
+        "n_train": int(len(model.x_train)),
         "n_features": model.n_features,
         "species": list(settings.species),
         "descriptor": descriptor,
@@ -134,7 +139,10 @@ def model_from_record(arrays: Mapping[str, np.ndarray], meta: Mapping[str, Any],
                                  f"{meta.get('descriptor_hash')}: the record is inconsistent")
     if expected is not None:
         check_descriptor(descriptor, stored_hash, expected)
-    model = KernelRidgeEnergy.from_arrays(arrays)
+    if str(arrays.get("model_kind", KIND)) == FORCES_KIND:
+        model = KernelRidgeEnergyForces.from_arrays(arrays)
+    else:
+        model = KernelRidgeEnergy.from_arrays(arrays)
     species = [str(s) for s in arrays["species"]] if "species" in arrays else list(descriptor["species"])
     saved = SavedModel(model=model, descriptor=descriptor, descriptor_hash=str(stored_hash), species=species,
                        metrics=dict(meta.get("metrics") or {}), tuning=meta.get("tuning"),
