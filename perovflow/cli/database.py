@@ -3,6 +3,7 @@ backups, and what every process of the environment needs."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -11,7 +12,16 @@ from typing import Any
 
 from perovflow.fireworks import hook
 from perovflow.store import credentials, server
-from perovflow.store.connection import DatabaseTarget, resolve, write_fworker_yaml, write_launchpad_yaml
+from perovflow.store.connection import (
+    DatabaseTarget,
+    DatabaseUnreachable,
+    check_reachable,
+    resolve,
+    write_fworker_yaml,
+    write_launchpad_yaml,
+)
+
+log = logging.getLogger(__name__)
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +30,30 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="database name (default perovflow)")
 
 
-def target_of(args: argparse.Namespace) -> DatabaseTarget:
-    return resolve(uri=args.uri, launchpad_file=args.launchpad, database=args.database)
+def target_of(args: argparse.Namespace, check: bool = True) -> DatabaseTarget:
+    """The database the flags name; with ``check``, one that answered within
+    ``PEROVFLOW_CONNECT_TIMEOUT`` seconds (default 2), else :class:`DatabaseUnreachable`."""
+    target = resolve(uri=args.uri, launchpad_file=args.launchpad, database=args.database)
+    if check:
+        log.debug("connecting to %s (database %s)", target.redacted_uri(), target.database)
+        try:
+            check_reachable(target)
+        except DatabaseUnreachable as exc:
+            hint = "; start it with `perovflow db start`" if uses_embedded(args) else ""
+            raise DatabaseUnreachable(f"{exc}{hint}") from None
+    return target
 
 
 def uses_embedded(args: argparse.Namespace) -> bool:
     return not (args.uri or args.launchpad or os.environ.get("PEROVFLOW_URI") or Path("my_launchpad.yaml").exists())
+
+
+def check_named_database(args: argparse.Namespace) -> None:
+    """A database the user named must answer before a campaign file loads the science stack
+    (seconds): a wrong address is then said within the connect timeout. The embedded one is
+    started later, after the file was found valid."""
+    if not uses_embedded(args):
+        target_of(args)
 
 
 def ensure_database(args: argparse.Namespace) -> None:
@@ -171,7 +199,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     install_hook_or_warn()
-    target = target_of(args)
+    target = target_of(args, check=False)
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     files = [folder / "my_launchpad.yaml", folder / "my_fworker.yaml"]
