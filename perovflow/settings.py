@@ -435,7 +435,8 @@ def _check_engine(labelling: LabellingSettings) -> None:
 def _check_cell_relaxation(labelling: LabellingSettings, relax: RelaxSettings) -> None:
     """A cell relaxation needs the stress from every engine step: FHI-aims only computes it
     when asked."""
-    if relax.cell == "symmetric" and labelling.engine == "fhi-aims" and not labelling.options.get("compute_stress"):
+    stress = labelling.options.get("compute_stress") or (labelling.options.get("settings") or {}).get("compute_stress")
+    if relax.cell == "symmetric" and labelling.engine == "fhi-aims" and not stress:
         raise CampaignError(
             "relax.cell: 'symmetric' moves the cell, which needs FHI-aims' stress; set "
             "labelling.options.compute_stress: true, or relax.cell: fixed"

@@ -25,13 +25,22 @@ log = logging.getLogger(__name__)
 
 
 def _load(path: str) -> CampaignSettings | None:
+    """The campaign file, valid and with an engine set up on this machine, or None (said why)."""
+    from perovflow.engines import setup_problems
     from perovflow.settings import CampaignError, load_campaign  # loads the science stack (a second)
 
     try:
-        return load_campaign(path)
+        campaign = load_campaign(path)
     except CampaignError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
+    labelling = campaign.labelling
+    problems = setup_problems(labelling.engine, labelling.options, campaign.system.species)
+    if problems:
+        print(f"error: {path}: {labelling.engine} is not set up as the campaign asks (nothing was submitted): "
+              + "; ".join(problems), file=sys.stderr)
+        return None
+    return campaign
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
