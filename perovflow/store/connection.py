@@ -148,9 +148,10 @@ def write_launchpad_yaml(path: str | Path, target: DatabaseTarget) -> Path:
 
 
 def write_fworker_yaml(path: str | Path, name: str = "perovflow-worker",
-                       target: DatabaseTarget | None = None) -> Path:
-    """A worker description; ``env.perovflow_db`` overrides the database in job specs."""
+                       target: DatabaseTarget | None = None, category: str = "") -> Path:
+    """A worker description; ``env.perovflow_db`` overrides the database in job specs;
+    ``category`` (a campaign's ``queues.dft`` or ``queues.ml``): only those jobs, '' every job."""
     env = {"perovflow_db": target.as_spec()} if target else {}
     path = Path(path)
-    path.write_text(yaml.safe_dump({"name": name, "category": "", "query": "{}", "env": env}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"name": name, "category": category, "query": "{}", "env": env}, sort_keys=False))
     return path
