@@ -9,6 +9,7 @@ from perovflow.cli import campaigns, database, exchange, exit_codes, logs
 from perovflow.cli.ccd import add_ccd_parser
 from perovflow.cli.reproduce import add_reproduce_parser
 from perovflow.cli.watch import add_watch_parser
+from perovflow.extras import EXTRAS, MissingExtra
 from perovflow.store import server
 from perovflow.store.connection import DatabaseLoginRefused, DatabaseUnreachable
 
@@ -59,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseLoginRefused as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exit_codes.DATABASE_LOGIN_REFUSED
+    except MissingExtra as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exit_codes.MISSING_EXTRA
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root not in EXTRAS:
+            raise
+        print(f"error: {MissingExtra(root)}", file=sys.stderr)
+        return exit_codes.MISSING_EXTRA
     except Exception as exc:
         if not _lost_connection(exc):
             raise

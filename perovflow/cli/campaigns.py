@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 def _load(path: str) -> CampaignSettings | None:
     """The campaign file, valid and with an engine set up on this machine, or None (said why)."""
     from perovflow.engines import setup_problems
+    from perovflow.extras import check_engine
     from perovflow.settings import CampaignError, load_campaign  # loads the science stack (a second)
 
     try:
@@ -35,6 +36,7 @@ def _load(path: str) -> CampaignSettings | None:
         print(f"error: {exc}", file=sys.stderr)
         return None
     labelling = campaign.labelling
+    check_engine(labelling.engine)  # MissingExtra: exit code 6, naming the extra
     problems = setup_problems(labelling.engine, labelling.options, campaign.system.species)
     if problems:
         print(f"error: {path}: {labelling.engine} is not set up as the campaign asks (nothing was submitted): "
@@ -44,6 +46,11 @@ def _load(path: str) -> CampaignSettings | None:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    if args.output and not args.dry_run:
+        print("error: -o/--output writes the workflow of --dry-run; pass --dry-run too", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        return _dry_run(args)
     check_named_database(args)
     campaign = _load(args.file)
     if campaign is None:
@@ -61,6 +68,28 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 2
     print(f"submitted campaign {campaign.name}: {len(ids)} Fireworks (fw_id {ids[0]}..{ids[-1]}); "
           "more are added as the campaign runs. Start workers with `rlaunch rapidfire` or `perovflow run`.")
+    return 0
+
+
+def _dry_run(args: argparse.Namespace) -> int:
+    """The workflow ``submit`` would add, without a database: printed, or written as a
+    FireWorks file that ``lpad add`` takes (the jobs name only the database, never its address)."""
+    campaign = _load(args.file)
+    if campaign is None:
+        return 2
+    from perovflow.campaign.initial import first_jobs  # loaded on use (see module docstring)
+    from perovflow.fireworks.builder import campaign_workflow
+    from perovflow.fireworks.tasks import CampaignStepTask
+
+    workflow = campaign_workflow(campaign, target_of(args, check=False), first_jobs(campaign), CampaignStepTask)
+    names = [fw.name for fw in workflow.fws]
+    if args.output:
+        workflow.to_file(args.output)
+        print(f"wrote {args.output}: campaign {campaign.name}, {len(names)} Fireworks for database "
+              f"{workflow.fws[0].spec['_perovflow_db']['database']!r}; add it with `lpad -l my_launchpad.yaml add "
+              f"{args.output}`, then start workers (`rlaunch rapidfire`)")
+    else:
+        print(f"campaign {campaign.name} is valid; submitting it adds {len(names)} Fireworks: " + ", ".join(names))
     return 0
 
 
@@ -223,6 +252,9 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument("file")
     submit.add_argument("--again", action="store_true", help="submit although the campaign exists")
     submit.add_argument("--replace", action="store_true", help="delete the campaign's jobs and data first")
+    submit.add_argument("--dry-run", action="store_true",
+                        help="validate and build the workflow without touching the database")
+    submit.add_argument("-o", "--output", help="with --dry-run: write the workflow here (.yaml or .json) for `lpad add`")
     add_target_options(submit)
     submit.set_defaults(func=cmd_submit)
 
