@@ -24,8 +24,10 @@ def test_engine_jobs_and_ml_jobs_run_on_their_own_workers(target, tmp_path, monk
     command, log = standin_aims(tmp_path, monkeypatch)
     options = {"command": command, "species_dir": str(species_folder(tmp_path, ["Cs", "Pb", "Cl", "Br"])),
                "workdir": str(tmp_path / "aims_runs"), "frozen_timeout": 120.0, "polling_time_step": 0.05}
-    campaign = parse_campaign(small_campaign("queues", labelling={"engine": "fhi-aims", "group_size": 10,
-                                                                  "options": options}, relax={"cell": "fixed"}))
+    # one phase: 50 pool and 25 test structures, 35 stand-in FHI-aims labels
+    campaign = parse_campaign(small_campaign("queues", phases=["Pnma"], selection={"clusters": 5, "min_size": 5},
+                                             labelling={"engine": "fhi-aims", "group_size": 10, "options": options},
+                                             relax={"cell": "fixed"}))
     categories = [yaml.safe_load((REPO / f"launchers/my_fworker_{queue}.yaml").read_text())["category"]
                   for queue in ("dft", "ml")]
     assert categories == [campaign.queues.dft, campaign.queues.ml]
