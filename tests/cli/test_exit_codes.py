@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
+
 from perovflow.cli import build_parser, exit_codes
 from perovflow.store import server
 
@@ -85,3 +87,17 @@ def test_bad_input_and_help_name_exit_codes_and_units():
         for action in command._actions:
             if action.type is float:
                 assert any(unit in (action.help or "") for unit in units), f"{name} {action.option_strings}"
+
+
+def test_db_on_another_interface_needs_tls_and_starts_nothing(tmp_path):
+    out = perovflow("db", "start", "--host", "10.255.255.1", "--port", server.free_port(), "--storage", tmp_path / "db")
+    assert out.returncode == exit_codes.BAD_INPUT and "needs the password (no --no-auth) and TLS" in out.stderr
+    assert not (tmp_path / "db").exists() and not list(tmp_path.iterdir())
+
+
+def test_init_writes_a_category_worker_and_refuses_an_unknown_example(tmp_path):
+    out = perovflow("init", "--uri", "mongodb://db.example:27017", "--category", "dft", "-d", tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert yaml.safe_load((tmp_path / "my_fworker.yaml").read_text())["category"] == "dft"
+    bad = perovflow("init", "--example", "nope", "-d", tmp_path / "other")
+    assert bad.returncode == exit_codes.BAD_INPUT and "--example: got 'nope'; allowed: cspb_clbr3" in bad.stderr
