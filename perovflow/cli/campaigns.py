@@ -87,7 +87,8 @@ def _dry_run(args: argparse.Namespace) -> int:
         workflow.to_file(args.output)
         print(f"wrote {args.output}: campaign {campaign.name}, {len(names)} Fireworks for database "
               f"{workflow.fws[0].spec['_perovflow_db']['database']!r}; add it with `lpad -l my_launchpad.yaml add "
-              f"{args.output}`, then start workers (`rlaunch rapidfire`)")
+              f"{args.output}` (a database FireWorks has not used yet: `lpad reset` first), then start workers "
+              "(`rlaunch rapidfire`)")
     else:
         print(f"campaign {campaign.name} is valid; submitting it adds {len(names)} Fireworks: " + ", ".join(names))
     return 0

@@ -1,6 +1,7 @@
 """The FireWorks way in: `perovflow submit --dry-run -o wf.yaml`, `lpad add wf.yaml`, `rlaunch`."""
 from __future__ import annotations
 
+import datetime
 import os
 import subprocess
 import sys
@@ -35,6 +36,10 @@ def test_lpad_add_of_the_dry_run_file_runs_the_demo_first_fireworks(target, tmp_
 
     init = run(BIN / "perovflow", "init", "--uri", target.uri, "--database", target.database, "-d", tmp_path)
     assert init.returncode == 0, init.stderr
+    # a database FireWorks has not used yet is initialised once, the FireWorks way
+    reset = run(BIN / "lpad", "-l", tmp_path / "my_launchpad.yaml", "reset", "--password",
+                datetime.datetime.now().strftime("%Y-%m-%d"))
+    assert reset.returncode == 0, reset.stderr
     added = run(BIN / "lpad", "-l", tmp_path / "my_launchpad.yaml", "add", wf)
     assert added.returncode == 0, added.stderr + added.stdout
     worker = write_fworker_yaml(tmp_path / "ml_worker.yaml", "ml-worker", category="ml")
