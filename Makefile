@@ -21,12 +21,13 @@ cp2k:
 
 venv: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# the CPU build first: anything that depends on torch then finds it satisfied
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# every extra, at the versions tested together (setup.cfg holds only lower bounds)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[all,test]'
 	$(BIN)/perovflow hook install
 	touch $(STAMP)
 

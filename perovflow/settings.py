@@ -295,6 +295,22 @@ class RelaxSettings:
     )
 
 
+_CATEGORY = re.compile(r"^[A-Za-z0-9_.-]{0,64}$")
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """FireWorks categories (``_category``) of the campaign's jobs, so that a cluster runs them
+    on different queues and node counts: workers whose ``my_fworker.yaml`` says ``category:
+    dft`` take only the engine's jobs. A worker with an empty category takes every job."""
+
+    dft: str = _setting("dft", "a FireWorks category name (letters, digits, _ . -; '' for none): labels and "
+                               "engine relaxations", lambda v: isinstance(v, str) and bool(_CATEGORY.match(v)))
+    ml: str = _setting("ml", "a FireWorks category name (letters, digits, _ . -; '' for none): pool, features, "
+                             "selection, fits, ML relaxations, pruning",
+                       lambda v: isinstance(v, str) and bool(_CATEGORY.match(v)))
+
+
 SECTIONS: dict[str, type] = {
     "system": SystemSettings,
     "pool": PoolSettings,
@@ -305,6 +321,7 @@ SECTIONS: dict[str, type] = {
     "active": ActiveSettings,
     "prune": PruneSettings,
     "relax": RelaxSettings,
+    "queues": QueueSettings,
 }
 TOP_LEVEL = ("campaign", "phases", "hyperparameters", *SECTIONS)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -323,6 +340,7 @@ class CampaignSettings:
     active: ActiveSettings = field(default_factory=ActiveSettings)
     prune: PruneSettings = field(default_factory=PruneSettings)
     relax: RelaxSettings = field(default_factory=RelaxSettings)
+    queues: QueueSettings = field(default_factory=QueueSettings)
 
     @property
     def species(self) -> tuple[str, ...]:
@@ -348,7 +366,9 @@ class CampaignSettings:
 
 # settings added since campaigns were first stored, with the value every earlier campaign used
 ADDED_SETTINGS: dict[str, dict[str, Any]] = {"descriptor": {"normalization": "n_atoms"}, "relax": {"cell": "fixed"},
-                                             "model": {"force_directions": 4, "force_alpha": 1.0e-3}}
+                                             "model": {"force_directions": 4, "force_alpha": 1.0e-3},
+                                             # earlier jobs had no category; any worker ran them, as they still do
+                                             "queues": {"dft": "dft", "ml": "ml"}}
 
 
 def with_added_settings(stored: dict[str, Any]) -> dict[str, Any]:
@@ -440,7 +460,8 @@ def _check_engine(labelling: LabellingSettings) -> None:
 def _check_cell_relaxation(labelling: LabellingSettings, relax: RelaxSettings) -> None:
     """A cell relaxation needs the stress from every engine step: FHI-aims only computes it
     when asked."""
-    if relax.cell == "symmetric" and labelling.engine == "fhi-aims" and not labelling.options.get("compute_stress"):
+    stress = labelling.options.get("compute_stress") or (labelling.options.get("settings") or {}).get("compute_stress")
+    if relax.cell == "symmetric" and labelling.engine == "fhi-aims" and not stress:
         raise CampaignError(
             "relax.cell: 'symmetric' moves the cell, which needs FHI-aims' stress; set "
             "labelling.options.compute_stress: true, or relax.cell: fixed"

@@ -25,17 +25,33 @@ def test_compose_has_mongodb_and_rlaunch_workers():
 
 def test_dockerfile_installs_cpu_torch_before_the_package_and_the_hook():
     lines = (REPO / "docker/Dockerfile").read_text()
-    assert lines.index("torch==2.13.0") < lines.index("pip install --no-cache-dir .")
+    # the stand-in oracles are extras now; the compose file brings MongoDB, so no embedded-db
+    install = lines.index("pip install --no-cache-dir -c constraints.txt '.[chgnet,tblite,ccd]'")
+    assert lines.index("torch==2.13.0") < install
     assert "perovflow hook install" in lines
 
 
-@pytest.mark.parametrize(("name", "directive"), [("my_qadapter_slurm.yaml", "#SBATCH"), ("my_qadapter_pbs.yaml", "#PBS")])
-def test_queue_adapters_render_job_scripts(name, directive, tmp_path):
-    adapter = load_object_from_file(str(REPO / "launchers" / name))
+@pytest.mark.parametrize("queue", ["dft", "ml"])
+@pytest.mark.parametrize(("system", "directive"), [("slurm", "#SBATCH"), ("pbs", "#PBS")])
+def test_queue_adapters_render_job_scripts(system, directive, queue, tmp_path):
+    adapter = load_object_from_file(str(REPO / "launchers" / f"{system}_{queue}.yaml"))
     script = adapter.get_script_str(str(tmp_path))
     assert directive in script
     assert "rlaunch" in script and "rapidfire" in script
     assert ".venv/bin/activate" in script
+    # each template's worker takes only its category's jobs
+    assert f"my_fworker_{queue}.yaml" in script
+    worker = yaml.safe_load((REPO / "launchers" / f"my_fworker_{queue}.yaml").read_text())
+    from perovflow.settings import QueueSettings
+
+    assert worker["category"] == getattr(QueueSettings(), queue)
+    # ML: one core and a worker that waits through the labels; DFT: ends when no label is left
+    nlaunches = script.split("--nlaunches ")[1].split()[0]
+    assert nlaunches == ("infinite" if queue == "ml" else "0")
+    if queue == "ml":
+        assert ("--cpus-per-task=1" in script and "--ntasks=1" in script) if system == "slurm" else "ppn=1" in script
+    else:
+        assert "--nodes=2" in script and "--ntasks-per-node=128" in script if system == "slurm" else "nodes=2:ppn=128" in script
 
 
 def test_launchpad_template_points_at_the_embedded_server():

@@ -52,6 +52,8 @@ def generate(ctx: CampaignContext) -> Next:
     """Generate the structure pool and the held-out test set into the store."""
     settings, store = ctx.settings, ctx.store
     store.ensure_indexes()
+    if store.stored_settings() is None:  # added with `lpad add` rather than `perovflow submit`
+        store.save_settings(settings.as_dict())
     phases = tuple(settings.phases)
     structures = {
         "pool": generate_pool(ctx.system, phases=phases, per_composition=settings.pool.per_composition,

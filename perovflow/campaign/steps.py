@@ -29,6 +29,16 @@ STEPS: dict[str, Step] = {
 }
 
 
+# steps that run the labelling engine (DFT on a cluster): queues.dft; every other step is ML
+# work (one core, memory for the kernel): queues.ml
+ENGINE_STEPS = frozenset({"label", "engine_relax"})
+
+
+def queue_of(step: str) -> str:
+    """``"dft"`` or ``"ml"``: the ``queues`` setting that names the step's FireWorks category."""
+    return "dft" if step in ENGINE_STEPS else "ml"
+
+
 def run_step(ctx: CampaignContext, step: str, args: dict[str, Any]) -> Next:
     if step not in STEPS:
         raise KeyError(f"unknown campaign step {step!r}; known: {', '.join(STEPS)}")

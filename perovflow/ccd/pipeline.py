@@ -18,6 +18,7 @@ from perovflow.ccd.plots import plot_path
 from perovflow.ccd.sampler import PATH_AXES, CsPbBr3Sampler, evaluation_paths
 from perovflow.ccd.sampler.sampler import ORTHORHOMBIC, TETRAGONAL
 from perovflow.engines import make_engine
+from perovflow.extras import require
 
 
 def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,7 +31,7 @@ def split(n: int, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarr
 def run_campaign(campaign: CCDCampaign, out: Path, progress: Callable[[str], None] = print,
                  engine=None) -> dict:
     """Sampler -> labels -> k-fold choice -> committee -> test -> paths. Returns the results."""
-    import torch  # heavy: loaded when a campaign runs, not when the module is imported
+    torch = require("torch")  # heavy: loaded when a campaign runs, not when the module is imported
 
     torch.set_num_threads(1)
     out = Path(out)

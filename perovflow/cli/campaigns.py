@@ -7,35 +7,62 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perovflow.cli.database import add_target_options, ensure_database, target_of
-from perovflow.settings import CampaignError, CampaignSettings, load_campaign
+from perovflow.cli.database import add_target_options, check_named_database, ensure_database, target_of
+
+if TYPE_CHECKING:
+    from perovflow.settings import CampaignSettings
+
+log = logging.getLogger(__name__)
 
 
 def _load(path: str) -> CampaignSettings | None:
+    """The campaign file, valid and with an engine set up on this machine, or None (said why)."""
+    from perovflow.engines import setup_problems
+    from perovflow.extras import check_engine
+    from perovflow.settings import CampaignError, load_campaign  # loads the science stack (a second)
+
     try:
-        return load_campaign(path)
+        campaign = load_campaign(path)
     except CampaignError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return None
+    labelling = campaign.labelling
+    check_engine(labelling.engine)  # MissingExtra: exit code 6, naming the extra
+    problems = setup_problems(labelling.engine, labelling.options, campaign.system.species)
+    if problems:
+        print(f"error: {path}: {labelling.engine} is not set up as the campaign asks (nothing was submitted): "
+              + "; ".join(problems), file=sys.stderr)
+        return None
+    return campaign
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from perovflow.fireworks.manager import SubmitError, submit  # loaded on use (see module docstring)
-
+    if args.output and not args.dry_run:
+        print("error: -o/--output writes the workflow of --dry-run; pass --dry-run too", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        return _dry_run(args)
+    check_named_database(args)
     campaign = _load(args.file)
     if campaign is None:
         return 2
     ensure_database(args)
+    target = target_of(args)
+    from perovflow.fireworks.manager import SubmitError, submit  # loaded on use (see module docstring)
+
+    log.info("campaign %s valid; submitting to database %s at %s", campaign.name, target.database,
+             target.redacted_uri())
     try:
-        ids = submit(campaign, target_of(args), again=args.again, replace=args.replace)
+        ids = submit(campaign, target, again=args.again, replace=args.replace)
     except SubmitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -44,7 +71,31 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dry_run(args: argparse.Namespace) -> int:
+    """The workflow ``submit`` would add, without a database: printed, or written as a
+    FireWorks file that ``lpad add`` takes (the jobs name only the database, never its address)."""
+    campaign = _load(args.file)
+    if campaign is None:
+        return 2
+    from perovflow.campaign.initial import first_jobs  # loaded on use (see module docstring)
+    from perovflow.fireworks.builder import campaign_workflow
+    from perovflow.fireworks.tasks import CampaignStepTask
+
+    workflow = campaign_workflow(campaign, target_of(args, check=False), first_jobs(campaign), CampaignStepTask)
+    names = [fw.name for fw in workflow.fws]
+    if args.output:
+        workflow.to_file(args.output)
+        print(f"wrote {args.output}: campaign {campaign.name}, {len(names)} Fireworks for database "
+              f"{workflow.fws[0].spec['_perovflow_db']['database']!r}; add it with `lpad -l my_launchpad.yaml add "
+              f"{args.output}` (a database FireWorks has not used yet: `lpad reset` first), then start workers "
+              "(`rlaunch rapidfire`)")
+    else:
+        print(f"campaign {campaign.name} is valid; submitting it adds {len(names)} Fireworks: " + ", ".join(names))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    check_named_database(args)
     # loaded on use (see module docstring)
     from perovflow.fireworks.manager import (
         SettingsChanged,
@@ -164,9 +215,10 @@ def _figures(db: Any, campaign: str, info: dict, folder: Path) -> list[Path]:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
+    target = target_of(args)
     from perovflow.fireworks.manager import rerun_failed  # loaded on use
 
-    failed = rerun_failed(target_of(args), args.campaign)
+    failed = rerun_failed(target, args.campaign)
     if not failed:
         print(f"campaign {args.campaign}: no failed job")
         return 0
@@ -177,13 +229,18 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    target = target_of(args)  # before the science stack loads: an unreachable database is said at once
     from perovflow.analysis.summary import format_summary, summary  # loaded on use
     from perovflow.store.connection import launchpad
 
-    db = launchpad(target_of(args)).db
+    db = launchpad(target).db
     names = [args.campaign] if args.campaign else sorted(
         {doc["metadata"]["campaign"] for doc in db.workflows.find({"metadata.perovflow": True}, {"metadata": 1})}
     )
+    if args.json:
+        print(json.dumps({"database": target.database, "campaigns": {name: summary(db, name) for name in names}},
+                         default=str, indent=1))
+        return 0
     if not names:
         print("no campaigns in this database")
     for name in names:
@@ -196,12 +253,15 @@ def add_parsers(commands: Any) -> None:
     submit.add_argument("file")
     submit.add_argument("--again", action="store_true", help="submit although the campaign exists")
     submit.add_argument("--replace", action="store_true", help="delete the campaign's jobs and data first")
+    submit.add_argument("--dry-run", action="store_true",
+                        help="validate and build the workflow without touching the database")
+    submit.add_argument("-o", "--output", help="with --dry-run: write the workflow here (.yaml or .json) for `lpad add`")
     add_target_options(submit)
     submit.set_defaults(func=cmd_submit)
 
     run = commands.add_parser("run", help="submit, run N local rlaunch workers, wait, summarise")
     run.add_argument("file")
-    run.add_argument("--workers", type=int, default=2)
+    run.add_argument("--workers", type=int, default=2, help="number of local rlaunch worker processes (default 2)")
     run.add_argument("--run-dir", help="where workers run (default runs/<campaign>)")
     run.add_argument("--again", action="store_true", help="submit although the campaign exists")
     run.add_argument("--replace", action="store_true", help="delete the campaign's jobs and data first")
@@ -222,5 +282,7 @@ def add_parsers(commands: Any) -> None:
 
     status = commands.add_parser("status", help="jobs, data and learning curve of campaigns")
     status.add_argument("campaign", nargs="?")
+    status.add_argument("--json", action="store_true",
+                        help="print the summaries as one JSON object (energies in meV/atom, times in s)")
     add_target_options(status)
     status.set_defaults(func=cmd_status)

@@ -3,15 +3,26 @@ backups, and what every process of the environment needs."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from perovflow.examples import example_files, examples, write_example
 from perovflow.fireworks import hook
 from perovflow.store import credentials, server
-from perovflow.store.connection import DatabaseTarget, resolve, write_fworker_yaml, write_launchpad_yaml
+from perovflow.store.connection import (
+    DatabaseTarget,
+    DatabaseUnreachable,
+    check_reachable,
+    resolve,
+    write_fworker_yaml,
+    write_launchpad_yaml,
+)
+
+log = logging.getLogger(__name__)
 
 
 def add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -20,12 +31,30 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--database", help="database name (default perovflow)")
 
 
-def target_of(args: argparse.Namespace) -> DatabaseTarget:
-    return resolve(uri=args.uri, launchpad_file=args.launchpad, database=args.database)
+def target_of(args: argparse.Namespace, check: bool = True) -> DatabaseTarget:
+    """The database the flags name; with ``check``, one that answered within
+    ``PEROVFLOW_CONNECT_TIMEOUT`` seconds (default 2), else :class:`DatabaseUnreachable`."""
+    target = resolve(uri=args.uri, launchpad_file=args.launchpad, database=args.database)
+    if check:
+        log.debug("connecting to %s (database %s)", target.redacted_uri(), target.database)
+        try:
+            check_reachable(target)
+        except DatabaseUnreachable as exc:
+            hint = "; start it with `perovflow db start`" if uses_embedded(args) else ""
+            raise DatabaseUnreachable(f"{exc}{hint}") from None
+    return target
 
 
 def uses_embedded(args: argparse.Namespace) -> bool:
     return not (args.uri or args.launchpad or os.environ.get("PEROVFLOW_URI") or Path("my_launchpad.yaml").exists())
+
+
+def check_named_database(args: argparse.Namespace) -> None:
+    """A database the user named must answer before a campaign file loads the science stack
+    (seconds): a wrong address is then said within the connect timeout. The embedded one is
+    started later, after the file was found valid."""
+    if not uses_embedded(args):
+        target_of(args)
 
 
 def ensure_database(args: argparse.Namespace) -> None:
@@ -69,7 +98,11 @@ def cmd_db(args: argparse.Namespace) -> int:
     storage = Path(args.storage).expanduser() if args.storage else None
     if args.action == "start":
         install_hook_or_warn()
-        state, started = server.start(port=args.port, storage=storage, auth=not args.no_auth,
+        if args.host not in ("127.0.0.1", "localhost", "::1") and (args.no_auth or not args.tls_cert):
+            print(f"error: --host {args.host} lets other machines connect; that needs the password (no --no-auth) "
+                  "and TLS (--tls-cert/--tls-key), see docs/security.md", file=sys.stderr)
+            return 2
+        state, started = server.start(port=args.port, storage=storage, host=args.host, auth=not args.no_auth,
                                       sync_on_commit=not args.no_sync_on_commit, tls=_tls(args))
         print(f"{'started' if started else 'already running'}: {_describe(state)}")
         if state.auth:
@@ -171,16 +204,23 @@ def cmd_hook(args: argparse.Namespace) -> int:
 
 def cmd_init(args: argparse.Namespace) -> int:
     install_hook_or_warn()
-    target = target_of(args)
+    target = target_of(args, check=False)
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     files = [folder / "my_launchpad.yaml", folder / "my_fworker.yaml"]
-    present = [str(path) for path in files if path.exists()]
+    if args.example and args.example not in examples():
+        print(f"error: --example: got {args.example!r}; allowed: {', '.join(examples())}", file=sys.stderr)
+        return 2
+    present = [str(path) for path in files + example_files(args.example, folder) if path.exists()]
     if present and not args.force:
         print(f"error: {', '.join(present)} exist; pass --force to overwrite", file=sys.stderr)
         return 2
+    if args.example:
+        for written in write_example(args.example, folder, force=args.force):
+            print(f"wrote {written}")
     print(f"wrote {write_launchpad_yaml(files[0], target)} (mode 600: it holds how to log in)")
-    print(f"wrote {write_fworker_yaml(files[1])}")
+    print(f"wrote {write_fworker_yaml(files[1], category=args.category)}"
+          + (f" (takes only jobs of category {args.category!r})" if args.category else ""))
     if uses_embedded(args):
         print("database: the embedded SecantusDB; start it with `perovflow db start`")
     return 0
@@ -204,6 +244,10 @@ def add_parsers(commands: Any) -> None:
                 "--no-sync-on-commit", action="store_true",
                 help="do not fsync at every commit (by default no acknowledged write is lost to a power cut; "
                      "on the demo the fsync cost nothing measurable)")
+            server_action.add_argument(
+                "--host", default=server.DEFAULT_HOST,
+                help=f"interface (IP address) to listen on (default {server.DEFAULT_HOST}: this machine only); "
+                     "another one lets compute nodes connect and needs TLS")
             server_action.add_argument("--tls-cert", help="server certificate (PEM) for TLS")
             server_action.add_argument("--tls-key", help="its private key (PEM)")
             server_action.add_argument("--tls-ca",
@@ -234,4 +278,10 @@ def add_parsers(commands: Any) -> None:
     add_target_options(init)
     init.add_argument("-d", "--dir", default=".", help="folder to write them in")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
+    init.add_argument("--example", metavar="NAME",
+                      help="also write the example campaign NAME.yaml (demo, cssn_clbri3, cspb_clbr3, cspbbr3_ccd) "
+                           "and the SLURM/PBS templates (launchers/) shipped with perovflow")
+    init.add_argument("--category", default="",
+                      help="the worker takes only jobs of this FireWorks category: a campaign's queues.dft "
+                           "(default dft: labels, engine relaxations) or queues.ml (default ml); default: every job")
     init.set_defaults(func=cmd_init)

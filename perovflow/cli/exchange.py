@@ -12,18 +12,19 @@ from perovflow.cli.database import add_target_options, target_of
 from perovflow.exchange.layout import FORMATS, LAYOUTS
 
 
-def _store(args: argparse.Namespace, campaign: str):
+def _store(args: argparse.Namespace, campaign: str, target=None):
     from perovflow.store.store import Store
 
-    target = target_of(args)
+    target = target or target_of(args)
     return Store(target.client(tz_aware=True)[target.database], campaign)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    began = time.perf_counter()
+    target = target_of(args)  # before the science stack loads: an unreachable database is said at once
     from perovflow.exchange.export import ExportError, export_campaign
 
-    began = time.perf_counter()
-    store = _store(args, args.campaign)
+    store = _store(args, args.campaign, target)
     try:
         result = export_campaign(store, args.output, fmt=args.format, layout=args.layout, models=args.models,
                                  force=args.force)

@@ -25,6 +25,8 @@ from perovflow.structures.system import PerovskiteSystem
 KINDS = ("pool", "test", "relax")
 _SPREADS = ("displacement_std_a", "displacement_std_b", "displacement_std_x", "tilt_std",
             "volume_std", "ca_ratio_std", "gamma_std")
+_UNITS = {"displacement_std_a": "Angstrom", "displacement_std_b": "Angstrom", "displacement_std_x": "Angstrom",
+          "tilt_std": "degrees", "volume_std": "relative", "ca_ratio_std": "relative", "gamma_std": "degrees"}
 
 
 def add_pool_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,14 +45,14 @@ def add_pool_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--per-composition", type=int, default=None,
                    help="structures per composition and phase (default 100 for pool, 2 for test)")
     p.add_argument("--per-phase", type=int, default=25, help="relaxation starts per phase (default 25)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--lattice", action="append", default=[], metavar="X=ANGSTROM",
                    help="override an end-member lattice constant, e.g. --lattice I=6.25 (repeatable)")
     p.add_argument("--tilt", action="append", default=[], metavar="PHASE=DEG[,DEG]",
                    help="base tilt angles of a phase, e.g. --tilt Pnma=9,7 (repeatable)")
     for name in _SPREADS:
         p.add_argument("--" + name.replace("_", "-"), type=float, default=None, dest=name,
-                       help=f"spread '{name}' (default {getattr(PerturbationSettings(), name)})")
+                       help=f"standard deviation '{name}' in {_UNITS[name]} (default {getattr(PerturbationSettings(), name)})")
     p.add_argument("-o", "--output", required=True, help="output file (extxyz)")
     p.set_defaults(func=run_pool)
     return p

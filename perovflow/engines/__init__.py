@@ -33,4 +33,13 @@ def make_engine(name: str, **options) -> Engine:
         raise ValueError(f"labelling.options: {exc}") from None
 
 
-__all__ = ["Engine", "EngineError", "Label", "Relaxation", "settings_hash", "make_engine", "ENGINES", "LABEL_SOURCES"]
+def setup_problems(name: str, options: dict, elements) -> list[str]:
+    """What is wrong with an engine's set-up on this machine for a campaign of ``elements``
+    (files, programs), checked before a campaign is submitted; empty when nothing is known
+    to be wrong. Only FHI-aims has such checks so far."""
+    if name != "fhi-aims":
+        return []
+    return make_engine(name, **options).setup_problems(elements)
+
+
+__all__ = ["Engine", "EngineError", "Label", "Relaxation", "settings_hash", "make_engine", "ENGINES", "LABEL_SOURCES", "setup_problems"]

@@ -13,10 +13,12 @@ from ase import Atoms
 
 from perovflow.engines.ase_driver import calculator_label, calculator_relaxation
 from perovflow.engines.base import Label, Relaxation, settings_hash
+from perovflow.extras import require
 
 
 @lru_cache(maxsize=2)
 def _calculator(model_version: str):
+    require("chgnet")  # a clear message naming perovflow[chgnet] where it is not installed
     import torch  # noqa: F401  (the start-up hook limits torch to one thread)
     from chgnet.model import CHGNet
     from chgnet.model.dynamics import CHGNetCalculator

@@ -17,6 +17,7 @@ from ase.calculators.calculator import CalculatorError
 
 from perovflow.engines.ase_driver import calculator_label, calculator_relaxation
 from perovflow.engines.base import EngineError, Label, Relaxation, settings_hash
+from perovflow.extras import require
 
 METHODS = ("GFN1-xTB", "GFN2-xTB", "IPEA1-xTB")
 
@@ -56,6 +57,7 @@ class TBLiteEngine:
         return settings_hash(self.name, self.settings)
 
     def _calculator(self):
+        require("tblite")
         from tblite.ase import TBLite
 
         return TBLite(method=self.method, accuracy=self.accuracy,

@@ -4,7 +4,9 @@ decides how jobs become Fireworks and how they link.
 Spec keys of every perovflow Firework: ``campaign`` (the validated settings as a plain
 dict, parsed again by every task) and ``_perovflow_db`` ({uri, database}); a worker's
 ``env.perovflow_db`` (from ``my_fworker.yaml``) overrides the latter. ``perovflow_optional``
-marks a job the campaign can finish without (a label, an engine relaxation).
+marks a job the campaign can finish without (a label, an engine relaxation). ``_category``
+is the campaign's ``queues.dft`` for engine jobs and ``queues.ml`` for the others, so that
+workers of one category (``my_fworker.yaml``) take only those.
 
 Each :class:`Next` becomes a workflow of its own (a stage: a batch of labels and the fit
 that waits for them, one iteration), added by the Firework that produced it. FireWorks
@@ -19,6 +21,7 @@ from typing import Any
 from fireworks import FiretaskBase, Firework, FWAction, Workflow
 
 from perovflow.campaign.next import Next
+from perovflow.campaign.steps import queue_of
 from perovflow.settings import CampaignSettings
 from perovflow.store.connection import DatabaseTarget
 
@@ -37,6 +40,9 @@ def fireworks_for(nxt: Next, campaign: dict[str, Any], database: dict[str, str],
         extra = {"_allow_fizzled_parents": True} if job.tolerate_failed else {}
         if job.optional:
             extra["perovflow_optional"] = True
+        category = (campaign.get("queues") or {}).get(queue_of(job.step))  # specs older than queues have none
+        if category:
+            extra["_category"] = category
         parents = [built[key] for key in job.after] or None
         built[job.key] = Firework(task_class(step=job.step, args=job.args), spec=job_spec(campaign, database, **extra),
                                   name=job.name, parents=parents)

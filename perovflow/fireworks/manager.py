@@ -17,7 +17,7 @@ from perovflow.fireworks.fixes import holder_gone
 from perovflow.fireworks.tasks import CampaignStepTask
 from perovflow.processes import engine_popen_options
 from perovflow.settings import CampaignSettings, with_added_settings
-from perovflow.store.connection import DatabaseTarget, launchpad, write_launchpad_yaml
+from perovflow.store.connection import DatabaseTarget, launchpad, write_fworker_yaml, write_launchpad_yaml
 from perovflow.store.store import Store
 
 
@@ -155,19 +155,25 @@ def rlaunch_command(launchpad_file: Path, sleep: int = 1, fworker_file: Path | N
     return command + ["-s", "rapidfire", "--nlaunches", "infinite", "--sleep", str(sleep)]
 
 
-def start_workers(n: int, target: DatabaseTarget, run_dir: Path, sleep: int = 1) -> list[subprocess.Popen]:
+def start_workers(n: int, target: DatabaseTarget, run_dir: Path, sleep: int = 1,
+                  categories: list[str] | None = None) -> list[subprocess.Popen]:
     """Start ``n`` rlaunch rapidfire workers, each in its own folder with its own log. Each
     gets a process group of its own (a Ctrl-C reaches only the caller, which stops them in
-    order) and dies with the process that started it, so no worker outlives its runner."""
+    order) and dies with the process that started it, so no worker outlives its runner.
+    ``categories``: worker i takes only the jobs of ``categories[i]`` (every job without)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     launchpad_file = write_launchpad_yaml(run_dir / "my_launchpad.yaml", target)
     workers = []
     for index in range(n):
         folder = run_dir / f"worker_{index}"
         folder.mkdir(exist_ok=True)
+        fworker = None
+        if categories:
+            fworker = write_fworker_yaml(folder / "my_fworker.yaml", f"worker_{index}_{categories[index]}",
+                                         category=categories[index]).resolve()
         log = open(folder / "rlaunch.log", "ab")
         workers.append(subprocess.Popen(
-            rlaunch_command(launchpad_file.resolve(), sleep=sleep), cwd=folder,
+            rlaunch_command(launchpad_file.resolve(), sleep=sleep, fworker_file=fworker), cwd=folder,
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, "PEROVFLOW_PROCESS": os.environ.get("PEROVFLOW_PROCESS", "1"),
                  "PEROVFLOW_TORCH_THREADS": os.environ.get("PEROVFLOW_TORCH_THREADS", "1")},

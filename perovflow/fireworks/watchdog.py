@@ -15,8 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from perovflow.fireworks.manager import release_locks
-
 LOST_AFTER_SECONDS = 75.0
 CHECK_EVERY_SECONDS = 15.0
 
@@ -55,6 +53,8 @@ def check_once(lp, campaign: str | None = None, lost_after: float = LOST_AFTER_S
     expired workflow locks."""
     _, lost, _ = lp.detect_lostruns(expiration_secs=lost_after, rerun=True, query=campaign_query(campaign))
     now = time.time()
+    from perovflow.fireworks.manager import release_locks  # FireWorks: not when `perovflow --help` reads the defaults
+
     unlocked = release_locks(lp, campaign, lambda holder: lock_expired(holder, lost_after, now))
     return WatchReport(rerun=sorted(lost), unlocked=unlocked)
 

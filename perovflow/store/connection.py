@@ -17,6 +17,17 @@ from perovflow.files import write_text_atomic
 from perovflow.store import credentials, server
 
 DEFAULT_DATABASE = "perovflow"
+# how long a command waits for a server before it gives up (workers keep the 20 s of
+# client_options: a busy server must not stop a running campaign)
+CONNECT_TIMEOUT_S = float(os.environ.get("PEROVFLOW_CONNECT_TIMEOUT", "2"))
+
+
+class DatabaseUnreachable(RuntimeError):
+    """No server answered at the target's address in time."""
+
+
+class DatabaseLoginRefused(RuntimeError):
+    """A server answered but refused the credentials."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,31 @@ class DatabaseTarget:
     def launchpad_dict(self) -> dict:
         return {"host": self.uri, "name": self.database, "uri_mode": True,
                 "mongoclient_kwargs": self.client_options()}
+
+
+def check_reachable(target: DatabaseTarget, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """Ping the server within ``timeout_s`` and log in, or raise one of the two errors above
+    with a one-line message that names the (redacted) address."""
+    from pymongo.errors import OperationFailure, PyMongoError
+
+    ms = max(1, int(timeout_s * 1000))
+    client = target.client(serverSelectionTimeoutMS=ms, connectTimeoutMS=ms, socketTimeoutMS=ms)
+    try:
+        client.admin.command("ping")
+        client[target.database].list_collection_names()  # logging in happens at the first real command
+    except OperationFailure as exc:
+        if exc.code in (13, 18):  # Unauthorized, AuthenticationFailed
+            reason = (exc.details or {}).get("errmsg") or str(exc)
+            raise DatabaseLoginRefused(
+                f"the database at {target.redacted_uri()} refused the login ({reason}); check the user and password "
+                "in --uri, my_launchpad.yaml or the embedded server's credentials file") from None
+        raise
+    except PyMongoError as exc:
+        first = str(exc).split(" (configured timeouts")[0].split(", Timeout")[0].splitlines()[0][:200]
+        raise DatabaseUnreachable(f"no database server answered at {target.redacted_uri()} within {timeout_s:g} s "
+                                  f"({type(exc).__name__}: {first})") from None
+    finally:
+        client.close()
 
 
 def redact(uri: str) -> str:
@@ -112,9 +148,10 @@ def write_launchpad_yaml(path: str | Path, target: DatabaseTarget) -> Path:
 
 
 def write_fworker_yaml(path: str | Path, name: str = "perovflow-worker",
-                       target: DatabaseTarget | None = None) -> Path:
-    """A worker description; ``env.perovflow_db`` overrides the database in job specs."""
+                       target: DatabaseTarget | None = None, category: str = "") -> Path:
+    """A worker description; ``env.perovflow_db`` overrides the database in job specs;
+    ``category`` (a campaign's ``queues.dft`` or ``queues.ml``): only those jobs, '' every job."""
     env = {"perovflow_db": target.as_spec()} if target else {}
     path = Path(path)
-    path.write_text(yaml.safe_dump({"name": name, "category": "", "query": "{}", "env": env}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"name": name, "category": category, "query": "{}", "env": env}, sort_keys=False))
     return path

@@ -190,7 +190,7 @@ def _server_command() -> list[str]:
     exe = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
     if not Path(exe).exists():
         raise DatabaseServerError(
-            "secantusd-py not found: install SecantusDB (pip install SecantusDB) or point "
+            "secantusd-py not found: install SecantusDB (pip install 'perovflow[embedded-db]') or point "
             "perovflow at your own MongoDB with --uri / my_launchpad.yaml"
         )
     return [exe]

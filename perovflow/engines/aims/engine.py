@@ -8,6 +8,7 @@ rerun Firework never starts over and never labels twice.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -84,10 +85,23 @@ class AimsEngine:
         monitor_freq: int = 30,
         max_errors: int = 10,
         handlers: Callable[[], list[ErrorHandler]] | None = None,
+        remote: bool = False,
+        **fields: Any,
     ):
+        # a campaign file may give AimsSettings' fields beside the others (compute_stress: true)
+        unknown = sorted(set(fields) - {f.name for f in dataclasses.fields(AimsSettings)})
+        if unknown:
+            raise TypeError(f"unknown FHI-aims option(s) {', '.join(unknown)}; allowed besides command, species_dir, "
+                            f"scratch, workdir, wall_time, remote, settings: "
+                            f"{', '.join(f.name for f in dataclasses.fields(AimsSettings))}")
+        if fields:
+            base = dataclasses.asdict(settings) if isinstance(settings, AimsSettings) else dict(settings or {})
+            settings = {**base, **fields}
         if isinstance(settings, dict):
             settings = AimsSettings(**settings)
         self.aims_settings = settings or AimsSettings()
+        # the command exists only on compute nodes: `perovflow submit` does not look for it
+        self.remote = remote
         self.command = command
         self.species_dir = species_dir
         # not physics: where the run folders live (scratch/fhi-aims unless workdir is given)
@@ -121,6 +135,13 @@ class AimsEngine:
 
     def run_folder(self, atoms: Atoms, kind: str) -> Path:
         return self.workdir / f"{kind}-{structure_id(atoms)}-{self.settings_hash}"
+
+    def setup_problems(self, elements) -> list[str]:
+        """What is wrong with this set-up for a campaign of ``elements`` (see :mod:`.setup_check`)."""
+        from perovflow.engines.aims.setup_check import setup_problems
+
+        return setup_problems(self.command, self.species_dir, self.aims_settings.species_defaults, elements,
+                              remote=self.remote)
 
     def handlers(self) -> list[ErrorHandler]:
         if self._handlers is not None:

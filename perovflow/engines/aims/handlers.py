@@ -211,7 +211,8 @@ class CpuConsistencyHandler(AimsErrorHandler):
 class WallTimeHandler(ErrorHandler):
     """Asks FHI-aims to stop cleanly before the wall time ends.
 
-    The limit is either ``end_time`` (epoch seconds; default ``$SLURM_JOB_END_TIME``, so
+    The limit is either ``end_time`` (epoch seconds; default ``$SLURM_JOB_END_TIME`` or
+    ``$PEROVFLOW_JOB_END_TIME``, the earlier, so
     that every calculation of a long-lived worker sees the allocation's real end) or
     ``wall_time`` seconds after ``start_time`` (default: when the handler was made;
     ``$PEROVFLOW_WALL_TIME`` if unset). Writes ``abort_opt`` (relaxations: stop after this
@@ -229,8 +230,10 @@ class WallTimeHandler(ErrorHandler):
                  end_time: float | None = None, max_num_corrections: int = 1):
         if wall_time is None and os.environ.get("PEROVFLOW_WALL_TIME"):
             wall_time = float(os.environ["PEROVFLOW_WALL_TIME"])
-        if end_time is None and os.environ.get("SLURM_JOB_END_TIME", "").isdigit():
-            end_time = float(os.environ["SLURM_JOB_END_TIME"])
+        if end_time is None:  # PBS has no end-time variable: its job script sets PEROVFLOW_JOB_END_TIME
+            ends = [float(os.environ[name]) for name in ("SLURM_JOB_END_TIME", "PEROVFLOW_JOB_END_TIME")
+                    if os.environ.get(name, "").isdigit()]
+            end_time = min(ends) if ends else None
         self.wall_time = wall_time
         self.buffer_time = buffer_time
         self.start_time = time.time() if start_time is None else start_time

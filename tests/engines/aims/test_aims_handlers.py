@@ -203,6 +203,15 @@ def test_wall_time_from_the_allocation_end(tmp_path, species_dir, monkeypatch):
     assert WallTimeHandler(wall_time=10, buffer_time=20).check(str(folder))
 
 
+def test_wall_time_from_the_end_a_pbs_job_script_exports(tmp_path, species_dir, monkeypatch):
+    folder = make_run(tmp_path / "run", species_dir, "sp")
+    monkeypatch.setenv("PEROVFLOW_JOB_END_TIME", str(int(time.time()) + 1000))
+    assert not WallTimeHandler(buffer_time=300).check(str(folder))
+    assert WallTimeHandler(buffer_time=1200).check(str(folder))
+    monkeypatch.setenv("SLURM_JOB_END_TIME", str(int(time.time()) + 100))  # the earlier end counts
+    assert WallTimeHandler(buffer_time=300).check(str(folder))
+
+
 def test_next_attempt_after_a_wall_time_stop_restarts_from_the_last_geometry(tmp_path, species_dir):
     folder = make_run(tmp_path / "run", species_dir, "relax")
     job = AimsJob(["true"])
