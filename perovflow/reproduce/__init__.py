@@ -13,6 +13,8 @@ from pathlib import Path
 FIGURES = {
     "fig2": "perovflow.reproduce.fig2",
     "fig6": "perovflow.reproduce.fig6",
+    "fig7": "perovflow.reproduce.fig7",
+    "ccd": "perovflow.reproduce.ccd",
 }
 
 
