@@ -29,7 +29,7 @@ from perovflow.reproduce.relaxations import CachedRelaxations, ml_relaxation
 from perovflow.reproduce.verdicts import row
 from perovflow.selection.acquisition import stage1_acquisitions, stage2_acquisitions
 from perovflow.settings import TABLE_S1, ActiveSettings
-from perovflow.structures import PerovskiteSystem, generate_relaxation_starts
+from perovflow.structures import PHASES, PerovskiteSystem, generate_relaxation_starts
 
 PRESET = "cssn_clbri3"
 PAPER = {"initial_convergence": 0.88, "initial_mae": 4.7, "final_convergence": 1.0, "final_mae": 0.45,
@@ -51,11 +51,12 @@ class Protocol:
     test_max_steps: int
     dft_max_steps: int  # stage-1 oracle continuation step limit
     stage2_dft_steps: int
+    phases: tuple[str, ...] = PHASES
 
 
 ACTIVE = ActiveSettings()
 FULL = Protocol(150, 3, 3, 1, 2, 1, ACTIVE.ml_max_steps, 0.02, 200, 40, ACTIVE.stage2_dft_steps)
-QUICK = Protocol(30, 1, 1, 1, 1, 0, 40, 0.05, 40, 6, 3)
+QUICK = Protocol(30, 1, 1, 1, 1, 0, 40, 0.05, 40, 6, 3, ("Pm-3m", "I4/mcm"))
 
 
 def run(quick: bool, oracle: str, seeds: int | None, out: Path, cache: Path) -> dict:
@@ -73,8 +74,8 @@ def run(quick: bool, oracle: str, seeds: int | None, out: Path, cache: Path) -> 
     engine = data_module.make_oracle(oracle)
     relaxations = CachedRelaxations(engine, cache)
 
-    starts = generate_relaxation_starts(system, per_phase=p.test_per_phase, seed=TEST_SEED)
-    ends = end_member_starts(system, sorted({a.info["phase"] for a in starts}, key=[s.info["phase"] for s in starts].index))
+    starts = generate_relaxation_starts(system, phases=p.phases, per_phase=p.test_per_phase, seed=TEST_SEED)
+    ends = end_member_starts(system, p.phases)
     tests = [*starts, *ends]
     print(f"fig7: {oracle} relaxes {len(tests)} test structures ({len(starts)} starts, {len(ends)} end members)",
           flush=True)
@@ -89,7 +90,8 @@ def run(quick: bool, oracle: str, seeds: int | None, out: Path, cache: Path) -> 
     added = 0
     stages = ["stage1"] * p.stage1_iterations + ["stage2"] * p.stage2_iterations
     for iteration, stage in enumerate(stages, start=1):
-        explore = generate_relaxation_starts(system, per_phase=p.starts_per_phase, seed=1000 + iteration)
+        explore = generate_relaxation_starts(system, phases=p.phases, per_phase=p.starts_per_phase,
+                                             seed=1000 + iteration)
         traces: dict[str, list] = {phase: [] for phase in thresholds}
         for atoms in explore:
             traces[atoms.info["phase"]].append(ml_relaxation(atoms, model, descriptor, p.ml_max_steps, True))
@@ -128,7 +130,7 @@ def run(quick: bool, oracle: str, seeds: int | None, out: Path, cache: Path) -> 
         "stand_in": ("Labels and reference relaxations come from a stand-in oracle ({oracle}), not DFT: the paper's "
                      "absolute errors are not expected here; what can be compared is whether active learning "
                      "makes the ML relaxations converge and their energies approach the oracle's."),
-        "protocol": (f"CsSn(Cl/Br/I)3, 4 phases. Initial MBTR-KRR (CsSn(Cl/Br/I)3 column of Table S1) on "
+        "protocol": (f"CsSn(Cl/Br/I)3, phases {', '.join(p.phases)}. Initial MBTR-KRR (CsSn(Cl/Br/I)3 column of Table S1) on "
                      f"{len(pool.energy)} {oracle} single points ({p.pool_compositions} compositions x 4 phases). "
                      f"Relaxation test: {len(starts)} starts ({p.test_per_phase} per phase, no random deviations, "
                      f"halides and cell in the phase's symmetry) relaxed by {oracle} (fmax {p.test_fmax:g} eV/Å, "
