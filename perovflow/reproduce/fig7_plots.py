@@ -66,9 +66,13 @@ def fig7_figure(history: list[dict], halides, path: Path, oracle: str, title: st
     ax.axhline(4.7, color="tab:red", linestyle=":", label="paper (DFT), initial 4.7")
     ax.axhline(0.45, color="tab:red", linestyle="--", label="paper (DFT), final 0.45")
     for h in history:
-        ax.annotate(h["stage"], (h["iteration"], maes[h["iteration"]]), fontsize=6, textcoords="offset points",
-                    xytext=(3, 3))
+        if h["mae_mev"] is not None:
+            ax.annotate(h["stage"], (h["iteration"], h["mae_mev"]), fontsize=6, textcoords="offset points",
+                        xytext=(3, 3))
+        else:
+            ax.annotate(f"{h['stage']}: none converged", (h["iteration"], 4.7), fontsize=6, rotation=90)
     ax.set_yscale("log")
+    ax.set_xlim(-0.2, iterations[-1] + 0.2)
     ax.set_xlabel("active-learning iteration (0: initial model)")
     ax.set_ylabel("relaxed-energy MAE (meV/atom)")
     ax.set_title("(e) relaxation test per iteration (Fig. 7c)", fontsize=9)

@@ -124,7 +124,8 @@ def all_converged(share: float) -> tuple[str, str]:
 
 def drops(initial: float | None, final: float | None) -> tuple[str, str]:
     if initial is None or final is None or not initial > 0:
-        return NOT_COMPARABLE, f"initial {initial}, final {final}: no ratio"
+        shown = ["none" if v is None else f"{v:.3g}" for v in (initial, final)]
+        return NOT_COMPARABLE, f"initial {shown[0]}, final {shown[1]}: no ratio (no converged relaxation)"
     ratio = final / initial
     if ratio <= DROP:
         return REPRODUCED, f"final / initial = {ratio:.2f} <= {DROP:g}"
