@@ -124,7 +124,10 @@ def run_campaign(campaign: CCDCampaign, out: Path, progress: Callable[[str], Non
         "test_mean_sigma_mev_per_atom": 1e3 * float(sigma_test.mean()),
         "test_sigma_error_correlation": float(np.corrcoef(sigma_test, np.abs(pred_test - y[test]))[0, 1])
         if len(test) > 2 else None,
-        "paths": path_results, "timings_s": timings, "model": str(out / "model.npz"),
+        "paths": path_results, "timings_s": timings,
+        # per structure, eV/atom: what the CCD paper's Fig. 8 plots (parity, error against energy)
+        "test_energies": {"oracle": y[test].tolist(), "model": pred_test.tolist(), "sigma": sigma_test.tolist()},
+        "train_energies": {"oracle": y[train].tolist(), "model": pred_train.tolist()}, "model": str(out / "model.npz"),
         "energy_std_mev_per_atom": 1e3 * float(y.std()),
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))

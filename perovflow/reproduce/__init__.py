@@ -15,6 +15,8 @@ FIGURES = {
     "fig6": "perovflow.reproduce.fig6",
     "fig4": "perovflow.reproduce.fig4",
     "fig5": "perovflow.reproduce.fig5",
+    "fig7": "perovflow.reproduce.fig7",
+    "ccd": "perovflow.reproduce.ccd",
 }
 
 

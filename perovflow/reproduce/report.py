@@ -12,7 +12,7 @@ STAND_IN = ("Labels come from a stand-in oracle ({oracle}), not DFT: the paper's
 
 def markdown(record: dict) -> str:
     oracle = record["oracle"]
-    lines = [f"# {record['title']}", "", STAND_IN.format(oracle=oracle), "", record["protocol"], "",
+    lines = [f"# {record['title']}", "", record.get("stand_in", STAND_IN).format(oracle=oracle), "", record["protocol"], "",
              f"| quantity | paper | ours ({oracle}) | verdict |", "|---|---|---|---|"]
     for r in record["table"]:
         lines.append(f"| {r['quantity']} | {r['paper']} | {r['ours']} | {r['verdict']}: {r['reason']} |")

@@ -92,3 +92,66 @@ def row(quantity: str, paper: str, ours: str, rule: str, inputs: dict) -> dict:
     verdict, reason = judge(rule, inputs)
     return {"quantity": quantity, "paper": paper, "ours": ours, "verdict": verdict, "reason": reason,
             "rule": rule, "inputs": inputs}
+
+
+# rules of the relaxation test (fig7) and of the CsPbBr3 CCD paper (ccd) ---------------------
+DROP = 0.5  # an error "drops" when its final value is at most this fraction of the initial one
+SIMILAR = 1.5  # test and training errors are "similar" when test / train is at most this
+PATH_SHARE = 0.1  # a model "follows" a path when its RMSE is at most this share of the path's energy range
+
+RULE_TEXT.update({
+    "unstated": "the paper states no number for this in its text (only a figure shows it): not comparable",
+    "all_converged": "reproduced when every ML relaxation of the test converged (share = 100 %); otherwise not reproduced",
+    "drops": (f"reproduced when the final error is at most {DROP:g} x the initial one; otherwise not reproduced "
+              "(and not comparable when either is missing)"),
+    "similar": f"reproduced when test RMSE / training RMSE <= {SIMILAR:g}; otherwise not reproduced",
+    "lowest_best": ("reproduced when the lowest-energy quarter of the test set (by oracle energy) has the smallest "
+                    "RMSE of the four quarters; otherwise not reproduced"),
+    "follows_path": (f"reproduced when the model's RMSE along the path is at most {100 * PATH_SHARE:g} % of the "
+                     "oracle's energy range along it; otherwise not reproduced"),
+})
+
+
+def unstated(ours: float, oracle: str) -> tuple[str, str]:
+    return NOT_COMPARABLE, f"no number in the paper's text; ours on {oracle} labels ({ours:.3g})"
+
+
+def all_converged(share: float) -> tuple[str, str]:
+    if share >= 1.0:
+        return REPRODUCED, "every test relaxation converged"
+    return NOT_REPRODUCED, f"{_pct(share)} of the test relaxations converged"
+
+
+def drops(initial: float | None, final: float | None) -> tuple[str, str]:
+    if initial is None or final is None or not initial > 0:
+        shown = ["none" if v is None else f"{v:.3g}" for v in (initial, final)]
+        return NOT_COMPARABLE, f"initial {shown[0]}, final {shown[1]}: no ratio (no converged relaxation)"
+    ratio = final / initial
+    if ratio <= DROP:
+        return REPRODUCED, f"final / initial = {ratio:.2f} <= {DROP:g}"
+    return NOT_REPRODUCED, f"final / initial = {ratio:.2f} > {DROP:g}"
+
+
+def similar(test: float, train: float) -> tuple[str, str]:
+    ratio = test / train
+    if ratio <= SIMILAR:
+        return REPRODUCED, f"test / train = {ratio:.2f} <= {SIMILAR:g}"
+    return NOT_REPRODUCED, f"test / train = {ratio:.2f} > {SIMILAR:g}"
+
+
+def lowest_best(quarters: list[float]) -> tuple[str, str]:
+    best = int(min(range(len(quarters)), key=lambda i: quarters[i]))
+    if best == 0:
+        return REPRODUCED, "the lowest-energy quarter has the smallest RMSE"
+    return NOT_REPRODUCED, f"quarter {best + 1} of {len(quarters)} (low to high energy) has the smallest RMSE"
+
+
+def follows_path(rmse: float, span: float) -> tuple[str, str]:
+    share = rmse / span if span > 0 else math.inf
+    if share <= PATH_SHARE:
+        return REPRODUCED, f"RMSE is {100 * share:.1f} % of the range <= {100 * PATH_SHARE:g} %"
+    return NOT_REPRODUCED, f"RMSE is {100 * share:.1f} % of the range > {100 * PATH_SHARE:g} %"
+
+
+RULES.update({"unstated": unstated, "all_converged": all_converged, "drops": drops, "similar": similar,
+              "lowest_best": lowest_best, "follows_path": follows_path})
