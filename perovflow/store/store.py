@@ -25,7 +25,8 @@ from perovflow.structures.identity import structure_id
 
 # documents that belong to one campaign (they carry its name); structures and calculations
 # are shared by content between campaigns, and ``members`` says which campaign has which
-COLLECTIONS = ("members", "features", "models", "selections", "al_iterations", "trajectories", "campaigns")
+COLLECTIONS = ("members", "features", "models", "selections", "al_iterations", "trajectories", "campaigns",
+               "ml_relaxations")
 
 
 def atoms_to_doc(atoms: Atoms) -> dict[str, Any]:
@@ -107,6 +108,7 @@ class Store:
         db.selections.create_index([("campaign", ASCENDING), ("name", ASCENDING)], unique=True)
         db.al_iterations.create_index([("campaign", ASCENDING), ("iteration", ASCENDING)], unique=True)
         db.trajectories.create_index([("campaign", ASCENDING), ("key", ASCENDING)], unique=True)
+        db.ml_relaxations.create_index([("campaign", ASCENDING), ("key", ASCENDING)], unique=True)
 
     # structures -------------------------------------------------------------
     def add_structures(self, structures: Iterable[Atoms], role: str, parent: str | None = None) -> list[str]:
@@ -460,3 +462,22 @@ class Store:
 
     def trajectories(self, **query: Any) -> list[dict]:
         return list(self.db.trajectories.find({"campaign": self.campaign, **query}).sort("key", ASCENDING))
+
+    def save_ml_relaxation(self, key: str, fields: dict[str, Any]) -> None:
+        """One finished ML relaxation of a batch (``key`` names it within the campaign). The
+        first stored wins: a batch run twice (its worker died after storing) keeps it."""
+        self.db.ml_relaxations.update_one(
+            {"campaign": self.campaign, "key": key},
+            {"$setOnInsert": {**fields, "campaign": self.campaign, "key": key, "created": _now()}},
+            upsert=True,
+        )
+
+    def ml_relaxations(self, keys: Iterable[str]) -> dict[str, dict]:
+        """The stored ML relaxations among ``keys``, by key (absent: not run yet)."""
+        keys = list(keys)
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 1000):
+            for doc in self.db.ml_relaxations.find({"campaign": self.campaign, "key": {"$in": keys[start:start + 1000]}},
+                                                   {"_id": 0}):
+                found[doc["key"]] = doc
+        return found
