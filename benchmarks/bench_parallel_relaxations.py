@@ -12,6 +12,7 @@ Prints a table and saves JSON to ``benchmarks/results/parallel_relaxations.json`
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import subprocess
 import sys
@@ -49,6 +50,11 @@ def campaign(per_phase: int, batch_size: int) -> dict:
     }
 
 
+def as_time(value) -> datetime.datetime:
+    """FireWorks stores launch times as ISO strings (datetimes in older versions)."""
+    return value if isinstance(value, datetime.datetime) else datetime.datetime.fromisoformat(value)
+
+
 def batch_spans(db) -> tuple[list[dict], float]:
     """Per relaxation test / exploration: its batches, their relaxations' seconds and the wall
     span of its batches; and the summed seconds of the gathering Fireworks."""
@@ -59,7 +65,7 @@ def batch_spans(db) -> tuple[list[dict], float]:
         launch = db.launches.find_one({"fw_id": fw["fw_id"], "state": "COMPLETED"})
         if launch is None:
             continue
-        start, end = launch["time_start"], launch["time_end"]
+        start, end = as_time(launch["time_start"]), as_time(launch["time_end"])
         if task.get("step") in GATHERS:
             gather_seconds += (end - start).total_seconds()
         if task.get("step") != "ml_relax_batch":
