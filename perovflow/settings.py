@@ -271,6 +271,12 @@ class ActiveSettings:
                                 _positive_number)
     test_max_steps: int = _setting(200, "a positive integer: the engine's relaxation-test step limit",
                                    _positive_int)
+    ml_batch_size: int = _setting(
+        0,
+        "a non-negative integer: ML relaxations per job (Firework) of the relaxation test and the exploration "
+        "(0: each split into 4 jobs)",
+        _non_negative_int,
+    )
     seed: int = _setting(0, *_SEED)
 
 

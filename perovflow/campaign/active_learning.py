@@ -1,6 +1,7 @@
 """Two-stage active learning (Homm et al. 2025, section IV.B), one iteration at a time.
 
-An iteration ML-relaxes fresh starts while tracking the GPR sigma, applies its stage's rule
+An iteration ML-relaxes fresh starts while tracking the GPR sigma (in batch jobs,
+:mod:`perovflow.campaign.ml_batches`, as is every relaxation test), applies its stage's rule
 (:mod:`perovflow.campaign.rules`) and asks the engine to continue the acquired
 trajectories; the refit after them trains on everything labelled so far, runs the
 relaxation test and decides the next stage. Trajectory keys: ``test:<start id>`` for the
@@ -8,17 +9,17 @@ relaxation test, ``al<i>:<phase>:<index>`` for iteration ``i``.
 """
 from __future__ import annotations
 
-import time
-
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.fitting import fit_with_snapshots
 from perovflow.campaign.jobs import iteration_job, prune_job, refit_after, relaxation_job
-from perovflow.campaign.next import Next
+from perovflow.campaign.ml_batches import batched, gathered
+from perovflow.campaign.next import Job, Next
 from perovflow.campaign.records import Continuation, refit_model_tag
 from perovflow.campaign.relaxation import ACTIVE_PURPOSES, active_snapshot_ids
-from perovflow.campaign.relaxation_test import evaluate_relaxation_test
+from perovflow.campaign.relaxation_test import batched_relaxation_test, gathered_relaxation_test
 from perovflow.campaign.rules import StageRules, next_stage, stage1_acquisitions, stage2_acquisitions
 from perovflow.settings import ActiveSettings
+from perovflow.store.store import doc_to_atoms
 from perovflow.structures import generate_relaxation_starts
 
 # stage 2 makes exactly ``stage2_dft_steps`` engine calculations (the paper's "five steps"):
@@ -39,15 +40,29 @@ def model_before(ctx: CampaignContext, iteration: int) -> str:
 
 
 def start(ctx: CampaignContext) -> Next:
-    """Iteration 0: the relaxation test of the initial model; then the first iteration."""
-    store = ctx.store
-    record = store.iteration(0)
+    """Iteration 0: the relaxation test of the initial model (batch jobs and ``baseline_record``,
+    which gathers them); then the first iteration."""
+    record = ctx.store.iteration(0)
     test = (record or {}).get("relaxation_test")
+    if test:
+        return first_iteration(ctx, test)
+    tag = ctx.store.latest_model_tag("initial")
+    then = Job("baseline-record", "baseline_record", {"model_tag": tag},
+               name=f"{ctx.settings.name}: relaxation test of the initial model (gather)")
+    return batched_relaxation_test(ctx, tag, then)
+
+
+def baseline_record(ctx: CampaignContext, model_tag: str, start_ids: list[str]) -> Next:
+    """The job step after the initial model's test batches: record iteration 0."""
+    test = (ctx.store.iteration(0) or {}).get("relaxation_test")
     if not test:
-        tag = store.latest_model_tag("initial")
-        test = evaluate_relaxation_test(ctx, tag)
-        store.update_iteration(0, {"stage": "initial", "model_version": test["model_version"],
-                                   "relaxation_test": test})
+        test = gathered_relaxation_test(ctx, model_tag, start_ids)
+        ctx.store.update_iteration(0, {"stage": "initial", "model_version": test["model_version"],
+                                       "relaxation_test": test})
+    return first_iteration(ctx, test)
+
+
+def first_iteration(ctx: CampaignContext, test: dict) -> Next:
     return Next(jobs=(iteration_job(ctx.settings, 1, "stage1"),),
                 record={"convergence": test.get("convergence"), "mae_mev": test.get("mae_mev")})
 
@@ -61,67 +76,96 @@ def thresholds_for(ctx: CampaignContext, iteration: int) -> dict[str, float]:
     return {phase: float(ctx.settings.active.threshold_mev) for phase in ctx.settings.phases}
 
 
-def explore(ctx: CampaignContext, iteration: int, stage: str) -> list[Continuation]:
-    """ML relaxations of fresh starts with the sigma trace, the stage's acquisition rule,
-    and the structures the engine continues from, stored with the iteration's record (a
-    re-run returns the stored ones)."""
-    store, settings = ctx.store, ctx.settings
-    active = settings.active
+def exploration_starts(ctx: CampaignContext, iteration: int) -> list[str]:
+    """The fresh starts iteration ``iteration`` ML-relaxes (stored; their ids in order)."""
+    settings = ctx.settings
+    starts = generate_relaxation_starts(ctx.system, phases=tuple(settings.phases),
+                                        per_phase=settings.active.starts_per_phase,
+                                        seed=settings.active.seed * 1000 + iteration)
+    return ctx.store.add_structures(starts, role="al_start")
+
+
+def acquire(ctx: CampaignContext, iteration: int, stage: str, model_tag: str, start_ids: list[str],
+            thresholds: dict[str, float]) -> list[Continuation]:
+    """The stage's acquisition rule on the gathered ML relaxations (with their sigma traces)
+    of the starts ``start_ids``, and the structures the engine continues from, stored with
+    the iteration's record (a re-run returns the stored ones)."""
+    store, active = ctx.store, ctx.settings.active
     record = store.iteration(iteration)
     if record is not None and "acquisitions" in record:
         return [Continuation.from_doc(doc) for doc in record["acquisitions"]]
-    tag = model_before(ctx, iteration)
-    calculator, model_record = ctx.calculator_and_record(tag)
-    version = model_record["version"]
-    starts = generate_relaxation_starts(ctx.system, phases=tuple(settings.phases), per_phase=active.starts_per_phase,
-                                        seed=active.seed * 1000 + iteration)
-    start_ids = store.add_structures(starts, role="al_start")
-    thresholds = thresholds_for(ctx, iteration)
-    traces: dict[str, list] = {phase: [] for phase in settings.phases}
-    relaxed: dict[str, list[dict]] = {phase: [] for phase in settings.phases}
-    began = time.perf_counter()
-    for sid, atoms in zip(start_ids, starts):
-        phase = atoms.info["phase"]
-        trace = ctx.ml_relax(atoms, calculator, track_sigma=True)
-        traces[phase].append(trace)
-        relaxed[phase].append({"start_id": sid, "steps": trace.steps, "converged": trace.converged,
-                               "sigma_mev": [float(s) for s in trace.sigmas],
-                               "energy_per_atom": trace.energies[-1] / len(atoms)})
+    version = next(m["version"] for m in store.models() if m.get("tag") == model_tag)
+    docs = gathered(ctx, "explore", model_tag, start_ids, iteration)
+    starts = {sid: atoms for sid, atoms in zip(start_ids, store.structures(start_ids))}
+    phases = list(ctx.settings.phases)
+    by_phase: dict[str, list[dict]] = {phase: [] for phase in phases}
+    relaxed: dict[str, list[dict]] = {phase: [] for phase in phases}
+    for doc in docs:
+        phase = starts[doc["start_id"]].info["phase"]
+        by_phase[phase].append(doc)
+        relaxed[phase].append({"start_id": doc["start_id"], "steps": doc["steps"], "converged": doc["converged"],
+                               "sigma_mev": [float(s) for s in doc["sigma_mev"]],
+                               "energy_per_atom": doc["energy_per_atom"]})
     if stage == "stage1":
         chosen, thresholds_next = stage1_acquisitions(
-            {p: [t.sigmas for t in ts] for p, ts in traces.items()}, thresholds,
+            {p: [d["sigma_mev"] for d in ds] for p, ds in by_phase.items()}, thresholds,
             per_phase=active.per_phase, drop=active.threshold_drop)
         fmax, max_steps = active.dft_fmax, active.dft_max_steps
     else:
-        chosen = stage2_acquisitions({p: [t.sigmas[-1] for t in ts] for p, ts in traces.items()},
+        chosen = stage2_acquisitions({p: [d["sigma_mev"][-1] for d in ds] for p, ds in by_phase.items()},
                                      per_phase=active.per_phase,
-                                     final_steps={p: [t.steps for t in ts] for p, ts in traces.items()})
+                                     final_steps={p: [d["steps"] for d in ds] for p, ds in by_phase.items()})
         thresholds_next = thresholds
         fmax, max_steps = STAGE2_FMAX, active.stage2_dft_steps - 1
     continuations = []
     for choice in chosen:
-        trace = traces[choice.phase][choice.index]
-        origin_id = relaxed[choice.phase][choice.index]["start_id"]
-        snapshot = trace.structures[choice.step]
-        snapshot.set_constraint()
-        snapshot.info.update({"phase": choice.phase, "pool_index": None})
-        [continue_id] = store.add_structures([snapshot], role="al_continuation", parent=origin_id)
+        doc = by_phase[choice.phase][choice.index]
+        candidate = doc.get("candidate") or {}
+        if candidate.get("step") != choice.step:
+            raise RuntimeError(f"ML relaxation {doc['key']} stored step {candidate.get('step')} for the engine, "
+                               f"the {stage} rule chose step {choice.step}")
+        origin = starts[doc["start_id"]]
+        snapshot = doc_to_atoms(candidate["atoms"])
+        snapshot.info.update({"phase": choice.phase, "composition": origin.info.get("composition"),
+                              "pool_index": None})
+        [continue_id] = store.add_structures([snapshot], role="al_continuation", parent=doc["start_id"])
         continuations.append(Continuation(
             key=f"al{iteration}:{choice.phase}:{choice.index}", phase=choice.phase, index=choice.index,
-            step=choice.step, sigma_mev=choice.sigma_mev, start_id=continue_id, reference_id=origin_id,
+            step=choice.step, sigma_mev=choice.sigma_mev, start_id=continue_id, reference_id=doc["start_id"],
             fmax=fmax, max_steps=max_steps))
     store.update_iteration(iteration, {
-        "stage": stage, "model_version": version, "model_tag": tag, "thresholds_mev": thresholds,
+        "stage": stage, "model_version": version, "model_tag": model_tag, "thresholds_mev": thresholds,
         "thresholds_next": thresholds_next, "ml_relaxations": relaxed,
-        "acquisitions": [c.as_doc() for c in continuations], "explore_seconds": time.perf_counter() - began,
+        "acquisitions": [c.as_doc() for c in continuations],
+        "explore_seconds": sum(doc["seconds"] for doc in docs),
     })
     return continuations
 
 
 def iteration(ctx: CampaignContext, iteration: int, stage: str) -> Next:
-    """The job step of one iteration: explore, then one engine relaxation per acquired
-    trajectory and the refit that waits for them."""
-    continuations = explore(ctx, iteration, stage)
+    """The job step of one iteration: the exploration's ML relaxations as batch jobs, and
+    ``acquire``, which gathers them and applies the stage's rule."""
+    name = ctx.settings.name
+    if "acquisitions" in (ctx.store.iteration(iteration) or {}):
+        return continue_acquired(ctx, iteration, stage, acquire(ctx, iteration, stage, "", [], {}))
+    tag = model_before(ctx, iteration)
+    start_ids = exploration_starts(ctx, iteration)
+    thresholds = thresholds_for(ctx, iteration)
+    then = Job("acquire", "acquire", {"iteration": iteration, "stage": stage, "model_tag": tag,
+                                      "start_ids": start_ids, "thresholds": thresholds},
+               name=f"{name}: acquisitions of iteration {iteration} ({stage})")
+    return batched(ctx.settings, "explore", tag, start_ids, then, iteration=iteration, stage=stage,
+                   thresholds=thresholds)
+
+
+def acquire_step(ctx: CampaignContext, iteration: int, stage: str, model_tag: str, start_ids: list[str],
+                 thresholds: dict[str, float]) -> Next:
+    """The job step after an iteration's batches: the acquisitions, then one engine
+    relaxation per acquired trajectory and the refit that waits for them."""
+    return continue_acquired(ctx, iteration, stage, acquire(ctx, iteration, stage, model_tag, start_ids, thresholds))
+
+
+def continue_acquired(ctx: CampaignContext, iteration: int, stage: str, continuations: list[Continuation]) -> Next:
     name = ctx.settings.name
     relaxations = [relaxation_job(f"relax-{n}", c.request(stage, iteration),
                                   name=f"{name}: {stage} DFT relax {c.key} from step {c.step}")
@@ -130,18 +174,31 @@ def iteration(ctx: CampaignContext, iteration: int, stage: str) -> Next:
     return Next(following.jobs, record={"acquisitions": len(continuations)})
 
 
-def refit_and_decide(ctx: CampaignContext, iteration: int) -> str:
-    """Refit after iteration ``iteration``, run the relaxation test, record it, and return
-    the next stage (``stage1``, ``stage2`` or ``prune``)."""
+def refit(ctx: CampaignContext, iteration: int) -> Next:
+    """The job step after an iteration's engine relaxations: refit on everything labelled so
+    far, then the relaxation test of the refit as batch jobs and ``decide``, which gathers it."""
     store = ctx.store
     record = store.iteration(iteration) or {}
     if record.get("next_stage"):
-        return record["next_stage"]
-    stage = record["stage"]
+        return after_decision(ctx, iteration, record["next_stage"])
     tag = refit_model_tag(iteration)
     snapshots = active_snapshot_ids(ctx, up_to_iteration=iteration)
-    version = fit_with_snapshots(ctx, snapshots, tag, {"stage": stage, "iteration": iteration}, chunk=iteration)
-    test = evaluate_relaxation_test(ctx, tag)
+    fit_with_snapshots(ctx, snapshots, tag, {"stage": record["stage"], "iteration": iteration}, chunk=iteration)
+    then = Job("decide", "decide", {"iteration": iteration},
+               name=f"{ctx.settings.name}: relaxation test after iteration {iteration} (gather)")
+    return batched_relaxation_test(ctx, tag, then)
+
+
+def decide(ctx: CampaignContext, iteration: int, start_ids: list[str]) -> Next:
+    """The job step after the refit's test batches: record the test, decide the next stage
+    (``stage1``, ``stage2`` or ``prune``) and add what runs next."""
+    store = ctx.store
+    record = store.iteration(iteration) or {}
+    if record.get("next_stage"):
+        return after_decision(ctx, iteration, record["next_stage"])
+    stage = record["stage"]
+    tag = refit_model_tag(iteration)
+    test = gathered_relaxation_test(ctx, tag, start_ids)
     history = [r for r in store.iterations() if r["iteration"] < iteration and r.get("stage") == stage]
     done = len(history) + 1
     if stage == "stage1":  # the initial model's test counts as the start of stage 1
@@ -150,15 +207,13 @@ def refit_and_decide(ctx: CampaignContext, iteration: int) -> str:
     tests = [r["relaxation_test"] for r in history if r.get("relaxation_test")] + [test]
     labels = store.count_labels(purposes=ACTIVE_PURPOSES)
     decision = next_stage(stage, tests, stage_rules(ctx.settings.active), labels, iterations_done=done)
-    store.update_iteration(iteration, {"relaxation_test": test, "refit_version": version, "refit_tag": tag,
-                                       "labels_so_far": labels, "next_stage": decision})
-    return decision
+    store.update_iteration(iteration, {"relaxation_test": test, "refit_version": test["model_version"],
+                                       "refit_tag": tag, "labels_so_far": labels, "next_stage": decision})
+    return after_decision(ctx, iteration, decision)
 
 
-def refit(ctx: CampaignContext, iteration: int) -> Next:
-    """The job step after an iteration's relaxations: refit and test, then the next
-    iteration, or pruning when active learning is over."""
-    decision = refit_and_decide(ctx, iteration)
+def after_decision(ctx: CampaignContext, iteration: int, decision: str) -> Next:
+    """The next iteration, or pruning when active learning is over."""
     if decision == "prune":
         jobs = (prune_job(ctx.settings),) if ctx.settings.prune.enabled else ()
     else:

@@ -10,10 +10,10 @@ import numpy as np
 
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.fitting import fit_with_snapshots, snapshot_features
-from perovflow.campaign.next import Next
+from perovflow.campaign.next import Job, Next
 from perovflow.campaign.records import FINAL_MODEL
 from perovflow.campaign.relaxation import active_snapshot_ids
-from perovflow.campaign.relaxation_test import evaluate_relaxation_test
+from perovflow.campaign.relaxation_test import batched_relaxation_test, gathered_relaxation_test
 from perovflow.selection import prune as kmeans_prune
 
 FINAL_STAGE = "final"
@@ -36,22 +36,32 @@ def keep_snapshots(ctx: CampaignContext, snapshots: list[str], chunk: int) -> di
     return store.selection("pruned")
 
 
-def prune_and_finish(ctx: CampaignContext) -> dict:
-    """Prune the snapshots, fit the final model on the initial data plus those kept, and run
-    the relaxation test once more; stored as the record after the last iteration."""
+def final_record(ctx: CampaignContext) -> dict | None:
+    """The record after the last iteration, once pruning stored it."""
+    finished = [r for r in ctx.store.iterations() if r.get("stage") == FINAL_STAGE and r.get("relaxation_test")]
+    return finished[0] if finished else None
+
+
+def record_number(records: list[dict]) -> int:
+    return max((r["iteration"] for r in records if r.get("stage") != FINAL_STAGE), default=0) + 1
+
+
+def prune_and_fit(ctx: CampaignContext) -> int:
+    """Prune the snapshots and fit the final model on the initial data plus those kept;
+    returns its version."""
+    number = record_number(ctx.store.iterations())
+    chosen = keep_snapshots(ctx, active_snapshot_ids(ctx), chunk=number)
+    return fit_with_snapshots(ctx, list(chosen["kept"]), FINAL_MODEL,
+                              {"stage": FINAL_STAGE, "pruned_from": chosen["n_snapshots"]}, chunk=number)
+
+
+def store_final_record(ctx: CampaignContext, version: int, test: dict) -> dict:
+    """The record after the last iteration: the final model and its relaxation test."""
     store = ctx.store
     records = store.iterations()
-    finished = [r for r in records if r.get("stage") == FINAL_STAGE and r.get("relaxation_test")]
-    if finished:  # a re-run after the final record was stored
-        return {"model_version": finished[0]["model_version"], "n_snapshots": finished[0]["n_snapshots"],
-                "n_kept": finished[0]["n_kept"]}
-    record_number = max((r["iteration"] for r in records if r.get("stage") != FINAL_STAGE), default=0) + 1
-    chosen = keep_snapshots(ctx, active_snapshot_ids(ctx), chunk=record_number)
-    version = fit_with_snapshots(ctx, list(chosen["kept"]), FINAL_MODEL,
-                                 {"stage": FINAL_STAGE, "pruned_from": chosen["n_snapshots"]}, chunk=record_number)
-    test = evaluate_relaxation_test(ctx, FINAL_MODEL)
+    chosen = store.selection("pruned")
     store.update_iteration(
-        record_number,
+        record_number(records),
         {
             "stage": FINAL_STAGE,
             "model_version": version,
@@ -82,5 +92,20 @@ def before_pruning(records: list[dict]) -> dict | None:
 
 
 def prune(ctx: CampaignContext) -> Next:
-    """The job step of pruning; nothing runs after it."""
-    return Next(record=prune_and_finish(ctx))
+    """The job step of pruning: the final fit, then its relaxation test as batch jobs and
+    ``finish``, which gathers it."""
+    finished = final_record(ctx)
+    if finished:  # a re-run after the final record was stored
+        return Next(record={key: finished[key] for key in ("model_version", "n_snapshots", "n_kept")})
+    prune_and_fit(ctx)
+    then = Job("finish", "finish", name=f"{ctx.settings.name}: relaxation test of the final model (gather)")
+    return batched_relaxation_test(ctx, FINAL_MODEL, then)
+
+
+def finish(ctx: CampaignContext, start_ids: list[str]) -> Next:
+    """The job step after the final model's test batches: the final record; nothing runs after it."""
+    finished = final_record(ctx)
+    if finished:
+        return Next(record={key: finished[key] for key in ("model_version", "n_snapshots", "n_kept")})
+    test = gathered_relaxation_test(ctx, FINAL_MODEL, start_ids)
+    return Next(record=store_final_record(ctx, test["model_version"], test))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from perovflow.campaign import active_learning, imported, initial, pruning, relaxation
+from perovflow.campaign import active_learning, imported, initial, ml_batches, pruning, relaxation
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.next import Next
 
@@ -23,9 +23,14 @@ STEPS: dict[str, Step] = {
     "fit": initial.fit,
     "engine_relax": relaxation.engine_relax,
     "baseline_test": active_learning.start,
+    "baseline_record": active_learning.baseline_record,
     "iteration": active_learning.iteration,
+    "acquire": active_learning.acquire_step,
     "refit": active_learning.refit,
+    "decide": active_learning.decide,
     "prune": pruning.prune,
+    "finish": pruning.finish,
+    "ml_relax_batch": ml_batches.relax_batch,
 }
 
 

@@ -26,7 +26,8 @@ from perovflow.structures.identity import structure_id
 
 # documents that belong to one campaign (they carry its name); structures and calculations
 # are shared by content between campaigns, and ``members`` says which campaign has which
-COLLECTIONS = ("members", "features", "models", "selections", "al_iterations", "trajectories", "campaigns")
+COLLECTIONS = ("members", "features", "models", "selections", "al_iterations", "trajectories", "campaigns",
+               "ml_relaxations")
 # what a structure says about itself that its calculations repeat, so that label queries
 # by phase and composition region need no $lookup (docs/queries.md)
 QUERY_FIELDS = ("phase", "composition", *FRACTION_FIELDS)
@@ -116,6 +117,7 @@ class Store:
             for name in FRACTION_FIELDS:
                 collection.create_index([(name, ASCENDING)])
         db.calculations.create_index([("engine", ASCENDING), ("status", ASCENDING)])
+        db.ml_relaxations.create_index([("campaign", ASCENDING), ("key", ASCENDING)], unique=True)
         self.backfill_query_fields()
 
     def backfill_query_fields(self) -> dict[str, int]:
@@ -530,3 +532,22 @@ class Store:
 
     def trajectories(self, **query: Any) -> list[dict]:
         return list(self.db.trajectories.find({"campaign": self.campaign, **query}).sort("key", ASCENDING))
+
+    def save_ml_relaxation(self, key: str, fields: dict[str, Any]) -> None:
+        """One finished ML relaxation of a batch (``key`` names it within the campaign). The
+        first stored wins: a batch run twice (its worker died after storing) keeps it."""
+        self.db.ml_relaxations.update_one(
+            {"campaign": self.campaign, "key": key},
+            {"$setOnInsert": {**fields, "campaign": self.campaign, "key": key, "created": _now()}},
+            upsert=True,
+        )
+
+    def ml_relaxations(self, keys: Iterable[str]) -> dict[str, dict]:
+        """The stored ML relaxations among ``keys``, by key (absent: not run yet)."""
+        keys = list(keys)
+        found: dict[str, dict] = {}
+        for start in range(0, len(keys), 1000):
+            for doc in self.db.ml_relaxations.find({"campaign": self.campaign, "key": {"$in": keys[start:start + 1000]}},
+                                                   {"_id": 0}):
+                found[doc["key"]] = doc
+        return found
