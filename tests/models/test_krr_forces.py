@@ -189,6 +189,7 @@ def test_save_and_load_round_trip_and_calculator(toy, descriptor):
     arrays, meta = model_record(model, descriptor.settings, metrics={"test": 1.0}, training_ids=ids)
     assert meta["kind"] == "krr-forces" and meta["n_train"] == len(ids)
     assert meta["hyperparameters"]["force_alpha"] == model.hyper.force_alpha
+    assert meta["hyperparameters"]["force_alpha_rule"] == "relative"
     assert meta["hyperparameters"]["force_directions"] == 6
     saved = model_from_record(arrays, meta, expected=descriptor.settings)
     again = saved.model
