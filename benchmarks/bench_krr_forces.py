@@ -153,8 +153,8 @@ def cost_one(kind: str, n: int, directions: int, args) -> dict:
         model = KernelRidgeEnergy(KRRHyperparameters(model_settings["alpha"], model_settings["gamma"])).fit(x, y)
         observations = n
     else:
-        hyper = KRRForcesHyperparameters(model_settings["alpha"], model_settings["gamma"], args.force_alpha or 1e-3,
-                                         directions)
+        hyper = KRRForcesHyperparameters(model_settings["alpha"], model_settings["gamma"],
+                                         args.force_alpha or KRRForcesHyperparameters.force_alpha, directions)
         model = KernelRidgeEnergyForces(hyper).fit(x, y, obs)
         observations = n + len(obs.targets)
     fit_seconds = time.perf_counter() - began
@@ -232,7 +232,7 @@ def main(argv=None) -> int:
     parser.add_argument("--full-pool", action="store_true", help="also train on the whole pool")
     parser.add_argument("--max-force-train", type=int, default=800)
     parser.add_argument("--directions", type=int, default=None, help="projections per structure (default: 4)")
-    parser.add_argument("--force-alpha", type=float, default=None, help="force regulariser (default: 1e-3)")
+    parser.add_argument("--force-alpha", type=float, default=None, help="force regulariser, a fraction of the prior variance (default 5e-3)")
     parser.add_argument("--cost-sizes", type=int, nargs="*", default=[1000, 2000, 4000])
     parser.add_argument("--steps", type=int, default=20, help="relaxation steps timed per model")
     parser.add_argument("--skip-curves", action="store_true")

@@ -227,8 +227,9 @@ class ModelSettings:
                                     _positive_int, paper=25)
     force_directions: int = _setting(4, "a positive integer: random force projections per structure (kind "
                                         "krr-forces)", _positive_int)
-    force_alpha: float = _setting(1.0e-3, "a positive number: regulariser of the force projections, as alpha is "
-                                          "of the energies (kind krr-forces)", _positive_number)
+    force_alpha: float = _setting(5.0e-3, "a positive number: regulariser of the force projections as a fraction "
+                                          "of each projection's prior variance, as alpha is of the energies' (kind "
+                                          "krr-forces)", _positive_number)
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,7 @@ class CampaignSettings:
 
 # settings added since campaigns were first stored, with the value every earlier campaign used
 ADDED_SETTINGS: dict[str, dict[str, Any]] = {"descriptor": {"normalization": "n_atoms"}, "relax": {"cell": "fixed"},
-                                             "model": {"force_directions": 4, "force_alpha": 1.0e-3},
+                                             "model": {"force_directions": 4, "force_alpha": 5.0e-3},
                                              # earlier jobs had no category; any worker ran them, as they still do
                                              "queues": {"dft": "dft", "ml": "ml"}}
 

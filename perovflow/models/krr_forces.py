@@ -26,9 +26,14 @@ energies and forces cost what the energy model's do:
 
     e(x) = offset + sum_s k(x, X_s) [a_s + 2 gamma B_s.(x - X_s)]
 
-Regularisers: ``alpha`` on the energies (as in the energy model) and ``force_alpha`` on the
-projections, both in units of the unit-amplitude prior (eV/atom and eV/Å are the two
-observation units). Sigma is the GP standard deviation of the latent energy per atom, its
+Regularisers: ``alpha`` on the energies (as in the energy model, a fraction of the unit prior
+variance) and ``force_alpha`` on the projections. With ``force_alpha_rule`` "relative" (the
+default) a projection's regulariser is ``force_alpha`` times its own prior variance
+2 gamma |g|^2, so it means the same whatever gamma and the MBTR normalisation: the prior
+variance of a projection scales with gamma |g|^2, and an absolute force_alpha tuned at one gamma
+drowns the forces at a 50 times smaller one (the demo's BOSS-tuned gamma ~7e-4). "absolute"
+(models saved before the rule existed) adds ``force_alpha`` itself, in (eV/Å)^2 of the
+unit-amplitude prior. Sigma is the GP standard deviation of the latent energy per atom, its
 amplitude calibrated by the leave-one-out residuals of the energy observations (rule
 ``loo_latent`` as in the energy model: a structure's energy left out, its projections kept).
 """
@@ -52,14 +57,16 @@ from perovflow.models.krr import (
 )
 
 KIND = "krr-forces"
+FORCE_ALPHA_RULES = ("relative", "absolute")
 
 
 @dataclass(frozen=True)
 class KRRForcesHyperparameters:
     alpha: float = 1.0e-5
     gamma: float = 4.279e-2
-    force_alpha: float = 1.0e-3
+    force_alpha: float = 5.0e-3
     directions: int = 4
+    force_alpha_rule: str = "relative"
 
     def __post_init__(self):
         KRRHyperparameters(self.alpha, self.gamma)  # same checks and message
@@ -67,6 +74,14 @@ class KRRForcesHyperparameters:
             raise ValueError(f"model.force_alpha must be > 0, got {self.force_alpha}")
         if not (isinstance(self.directions, (int, np.integer)) and self.directions >= 0):
             raise ValueError(f"model.force_directions must be an integer >= 0, got {self.directions!r}")
+        if self.force_alpha_rule not in FORCE_ALPHA_RULES:
+            raise ValueError(f"force_alpha_rule must be one of {FORCE_ALPHA_RULES}, got {self.force_alpha_rule!r}")
+
+    def force_regulariser(self, prior_variance: np.ndarray) -> np.ndarray:
+        """The regulariser of projections whose prior variances are ``prior_variance``."""
+        if self.force_alpha_rule == "relative":
+            return self.force_alpha * prior_variance
+        return np.full_like(prior_variance, self.force_alpha)
 
 
 @dataclass
@@ -268,7 +283,8 @@ class KernelRidgeEnergyForces:
             out[f0 - i0:, n:] *= factor
         diagonal = np.einsum("ii->i", buffer)
         diagonal[:n] = 1.0 + self.hyper.alpha
-        diagonal[n:] = 2.0 * gamma * np.einsum("ij,ij->i", g, g) + self.hyper.force_alpha
+        prior = 2.0 * gamma * np.einsum("ij,ij->i", g, g)
+        diagonal[n:] = prior + self.hyper.force_regulariser(prior)
         factor, info = lapack.dpotrf(buffer.T, lower=0, clean=0, overwrite_a=1)
         if info > 0:
             raise np.linalg.LinAlgError(
@@ -397,6 +413,7 @@ class KernelRidgeEnergyForces:
         return {"model_kind": np.array(KIND), "x_train": self.x_train, "weights": self.weights,
                 "offset": np.array(self.offset), "alpha": np.array(self.hyper.alpha),
                 "gamma": np.array(self.hyper.gamma), "force_alpha": np.array(self.hyper.force_alpha),
+                "force_alpha_rule": np.array(self.hyper.force_alpha_rule),
                 "force_directions_per_structure": np.array(self.hyper.directions),
                 "force_rows": obs.rows, "force_vectors": obs.directions, "force_targets": obs.targets,
                 "amplitude": np.array(np.nan if self.amplitude is None else self.amplitude),
@@ -411,7 +428,8 @@ class KernelRidgeEnergyForces:
             raise ValueError(f"model arrays lack {missing}: not a {KIND} model file")
         hyper = KRRForcesHyperparameters(alpha=float(arrays["alpha"]), gamma=float(arrays["gamma"]),
                                          force_alpha=float(arrays["force_alpha"]),
-                                         directions=int(arrays["force_directions_per_structure"]))
+                                         directions=int(arrays["force_directions_per_structure"]),
+                                         force_alpha_rule=str(arrays.get("force_alpha_rule", "absolute")))
         model = cls(hyper, str(arrays["amplitude_rule"]))
         model.x_train = np.ascontiguousarray(arrays["x_train"], dtype=np.float64)
         model._x_sq = np.einsum("ij,ij->i", model.x_train, model.x_train)

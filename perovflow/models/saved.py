@@ -104,7 +104,8 @@ def model_record(model: KernelRidgeEnergy | KernelRidgeEnergyForces, settings: M
     hyperparameters = {"alpha": model.hyper.alpha, "gamma": model.hyper.gamma, "sigma": settings.sigma}
     forces = isinstance(model, KernelRidgeEnergyForces)
     if forces:
-        hyperparameters.update(force_alpha=model.hyper.force_alpha, force_directions=int(model.hyper.directions))
+        hyperparameters.update(force_alpha=model.hyper.force_alpha, force_directions=int(model.hyper.directions),
+                               force_alpha_rule=model.hyper.force_alpha_rule)
     meta: dict[str, Any] = {
         "kind": FORCES_KIND if forces else KIND,
         "hyperparameters": hyperparameters,

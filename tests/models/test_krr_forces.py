@@ -135,6 +135,31 @@ def test_forces_improve_over_the_energy_only_model(toy):
     assert _force_mae(model, train) < 0.5 * _force_mae(energy_only, train)
 
 
+@pytest.mark.parametrize("gamma", [GAMMA, GAMMA / 50])
+def test_default_force_alpha_keeps_the_forces_at_a_tuned_tiny_gamma(toy, gamma):
+    """The demo's BOSS-tuned gamma (~7e-4, alpha at its 1e-10 bound) makes a projection's prior
+    variance 2 gamma |g|^2 fifty times smaller; an absolute force_alpha of 1e-3 then regularised
+    the forces away (the krr-forces demo learnt like the energy-only one). The default relative
+    force_alpha must keep the gain at both gammas."""
+    from perovflow.settings import ModelSettings
+
+    train, test, obs, _, _ = toy
+    hyper = KRRForcesHyperparameters(alpha=1e-10, gamma=gamma, force_alpha=ModelSettings().force_alpha, directions=6)
+    model = KernelRidgeEnergyForces(hyper).fit(train[0], train[2], obs)
+    energy_only = KernelRidgeEnergy(KRRHyperparameters(alpha=1e-10, gamma=gamma)).fit(train[0], train[2])
+    assert _force_mae(model, test) < 0.6 * _force_mae(energy_only, test)
+
+
+def test_old_models_keep_their_absolute_force_alpha(toy):
+    train, _, obs, model, _ = toy
+    arrays = model.to_arrays()
+    assert str(arrays["force_alpha_rule"]) == "relative"
+    del arrays["force_alpha_rule"]  # a model saved before the rule existed
+    assert KernelRidgeEnergyForces.from_arrays(arrays).hyper.force_alpha_rule == "absolute"
+    with pytest.raises(ValueError, match="force_alpha_rule"):
+        KRRForcesHyperparameters(force_alpha_rule="scaled")
+
+
 def test_forces_are_minus_the_gradient_of_the_predicted_energy(toy, descriptor):
     _, _, _, model, _ = toy
     atoms = generate_test_set(SYSTEM, phases=("Pnma",), per_composition=1, seed=5)[3]
@@ -164,6 +189,7 @@ def test_save_and_load_round_trip_and_calculator(toy, descriptor):
     arrays, meta = model_record(model, descriptor.settings, metrics={"test": 1.0}, training_ids=ids)
     assert meta["kind"] == "krr-forces" and meta["n_train"] == len(ids)
     assert meta["hyperparameters"]["force_alpha"] == model.hyper.force_alpha
+    assert meta["hyperparameters"]["force_alpha_rule"] == "relative"
     assert meta["hyperparameters"]["force_directions"] == 6
     saved = model_from_record(arrays, meta, expected=descriptor.settings)
     again = saved.model
@@ -223,7 +249,7 @@ def test_campaign_file_defaults_for_the_force_model():
     from tests.campaign.helpers import small_campaign
 
     model = parse_campaign(small_campaign(model={"kind": "krr-forces"})).model
-    assert (model.kind, model.force_directions, model.force_alpha) == ("krr-forces", 4, 1e-3)
+    assert (model.kind, model.force_directions, model.force_alpha) == ("krr-forces", 4, 5e-3)
 
 
 def test_blocked_factor_is_the_observation_kernel(toy):
@@ -231,7 +257,8 @@ def test_blocked_factor_is_the_observation_kernel(toy):
     kernel = observation_kernel(train[0], obs, GAMMA)
     n = len(train[2])
     kernel[np.arange(n), np.arange(n)] += model.hyper.alpha
-    kernel[np.arange(n, len(kernel)), np.arange(n, len(kernel))] += model.hyper.force_alpha
+    diagonal = np.arange(n, len(kernel))
+    kernel[diagonal, diagonal] *= 1.0 + model.hyper.force_alpha  # relative rule: a fraction of the prior
     for block_bytes in (None, 8 * len(kernel) * 7):  # one block; blocks of 7 rows straddling N
         factor = np.tril(model._factorise(block_bytes=block_bytes))
         assert np.allclose(factor @ factor.T, kernel, rtol=1e-9, atol=1e-9 * np.abs(kernel).max())
