@@ -298,15 +298,7 @@ class KernelRidgeEnergy:
         return float(total + self.offset), gradient
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
-        if self.weights is None:
-            raise RuntimeError("model is not fitted")
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.x_train.shape[1]:
-            raise ValueError(f"expected {self.x_train.shape[1]} features per row, got shape {x.shape}: "
-                             "were the descriptor settings the same as the model's?")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("features contain NaN or inf")
-        return x
+        return checked_features(x, self.x_train, self.weights)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = self._check_features(x)
@@ -340,3 +332,17 @@ class KernelRidgeEnergy:
         amplitude = arrays.get("amplitude")
         model.amplitude = None if amplitude is None or not np.isfinite(amplitude) else float(amplitude)
         return model
+
+
+def checked_features(x: np.ndarray, x_train: np.ndarray | None, weights: np.ndarray | None) -> np.ndarray:
+    """``x`` as contiguous float64 rows, after checking that a model fitted on ``x_train`` can
+    take them (same feature count, finite values)."""
+    if weights is None:
+        raise RuntimeError("model is not fitted")
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != x_train.shape[1]:
+        raise ValueError(f"expected {x_train.shape[1]} features per row, got shape {x.shape}: "
+                         "were the descriptor settings the same as the model's?")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("features contain NaN or inf")
+    return x

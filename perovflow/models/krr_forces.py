@@ -51,6 +51,7 @@ from perovflow.models.krr import (
     BLOCK_BYTES,
     KRRHyperparameters,
     _kernel_rows,
+    checked_features,
     cholesky_solve,
     loo_amplitude,
     rows_per_block,
@@ -324,15 +325,7 @@ class KernelRidgeEnergyForces:
         return self.amplitude
 
     def _check_features(self, x: np.ndarray) -> np.ndarray:
-        if self.weights is None:
-            raise RuntimeError("model is not fitted")
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.x_train.shape[1]:
-            raise ValueError(f"expected {self.x_train.shape[1]} features per row, got shape {x.shape}: "
-                             "were the descriptor settings the same as the model's?")
-        if not np.all(np.isfinite(x)):
-            raise ValueError("features contain NaN or inf")
-        return x
+        return checked_features(x, self.x_train, self.weights)
 
     def _structure_terms(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """k(x, X_s) (q, N) and the per-structure coefficients a_s + 2 gamma B_s.(x - X_s)."""
