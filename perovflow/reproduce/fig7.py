@@ -102,7 +102,8 @@ def run(quick: bool, oracle: str, seeds: int | None, out: Path, cache: Path) -> 
         else:
             chosen = stage2_acquisitions({ph: [t.sigmas[-1] for t in ts] for ph, ts in traces.items()},
                                          per_phase=p.per_phase,
-                                         final_steps={ph: [t.steps for t in ts] for ph, ts in traces.items()})
+                                         final_steps={ph: [t.steps for t in ts] for ph, ts in traces.items()},
+                                         converged={ph: [t.converged for t in ts] for ph, ts in traces.items()})
             fmax, steps = STAGE2_FMAX, p.stage2_dft_steps - 1
         by_phase = {ph: [a for a in explore if a.info["phase"] == ph] for ph in traces}
         for choice in chosen:

@@ -61,17 +61,23 @@ def stage1_acquisitions(traces: Mapping[str, Sequence[Sequence[float]]], thresho
 
 
 def stage2_acquisitions(final_sigmas: Mapping[str, Sequence[float]], per_phase: int = 2,
-                        final_steps: Mapping[str, Sequence[int]] | None = None) -> list[Acquisition]:
+                        final_steps: Mapping[str, Sequence[int]] | None = None,
+                        converged: Mapping[str, Sequence[bool]] | None = None) -> list[Acquisition]:
     """The ``per_phase`` relaxed structures of each phase with the highest sigma.
 
     ``final_sigmas[phase][i]``: sigma (meV/atom) of the last structure of ML relaxation ``i``;
-    ``final_steps[phase][i]``: the index of that last step (recorded as the start step).
+    ``final_steps[phase][i]``: the index of that last step (recorded as the start step);
+    ``converged[phase][i]``: whether relaxation ``i`` converged. When given, only converged
+    relaxations are candidates: the last step of one that ran out of steps is no relaxed
+    structure and, on a rough early model, often an exploded one (fig7: oracle energies up to
+    +1.3 eV/atom) whose labels wreck the refit.
     """
     if per_phase < 1:
         raise ValueError(f"active.per_phase must be >= 1, got {per_phase}")
     acquisitions = []
     for phase, sigmas in final_sigmas.items():
-        order = sorted(range(len(sigmas)), key=lambda i: (-float(sigmas[i]), i))
+        candidates = [i for i in range(len(sigmas)) if converged is None or converged[phase][i]]
+        order = sorted(candidates, key=lambda i: (-float(sigmas[i]), i))
         for index in order[:per_phase]:
             step = int(final_steps[phase][index]) if final_steps else 0
             acquisitions.append(Acquisition(phase, index, step, float(sigmas[index])))

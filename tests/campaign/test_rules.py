@@ -61,6 +61,13 @@ def test_stage2_picks_the_highest_final_sigma_per_phase_from_the_last_step():
     assert [(a.phase, a.index, a.step) for a in chosen] == [("Pm-3m", 1, 12), ("Pm-3m", 2, 33), ("Pnma", 0, 20)]
 
 
+
+def test_stage2_given_convergence_skips_relaxations_that_ran_out_of_steps():
+    chosen = stage2_acquisitions({"Pm-3m": [0.2, 0.9, 0.5, 0.1], "Pnma": [0.3]}, per_phase=2,
+                                 final_steps={"Pm-3m": [40, 200, 33, 8], "Pnma": [200]},
+                                 converged={"Pm-3m": [True, False, True, True], "Pnma": [False]})
+    assert [(a.phase, a.index, a.step) for a in chosen] == [("Pm-3m", 2, 33), ("Pm-3m", 0, 40)]
+
 def test_plateau_needs_a_full_window():
     assert not plateaued([5.0, 4.99], 0.1, 2)
     assert plateaued([5.0, 4.99, 4.95], 0.1, 2)
