@@ -15,4 +15,8 @@ def level_for(verbose: int, quiet: int) -> int:
 def configure(verbose: int, quiet: int) -> int:
     level = level_for(verbose, quiet)
     logging.basicConfig(level=level, format=FORMAT, datefmt="%H:%M:%S", force=True)
+    # FireWorks sets its own loggers to DEBUG and lets them propagate; the root logger's level
+    # does not filter propagated records, only its handler's level does
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
     return level
