@@ -172,10 +172,12 @@ def loo_amplitude(factor: np.ndarray, weights: np.ndarray, sample: int = LOO_SAM
     return float(np.sqrt(np.mean(squared_residuals[usable] / latent[usable])))
 
 
-class KernelRidgeEnergy:
-    """Energies per atom from descriptor vectors."""
+class KernelEnergyModel:
+    """What the energy-only and the energy-and-force kernel models share: training rows, GP
+    amplitude, Cholesky factor on demand, feature checks and forces from the energy gradient.
+    Subclasses provide ``_factorise`` and ``energy_gradient``."""
 
-    def __init__(self, hyper: KRRHyperparameters = KRRHyperparameters(), amplitude_rule: str = "loo_latent"):
+    def __init__(self, hyper, amplitude_rule: str = "loo_latent"):
         if amplitude_rule not in AMPLITUDE_RULES:
             raise ValueError(f"amplitude_rule must be one of {AMPLITUDE_RULES}, got {amplitude_rule!r}")
         self.hyper = hyper
@@ -183,7 +185,7 @@ class KernelRidgeEnergy:
         self.x_train: np.ndarray | None = None
         self.weights: np.ndarray | None = None
         self.offset = 0.0
-        self._factor: np.ndarray | None = None  # lower Cholesky factor of K + alpha I
+        self._factor: np.ndarray | None = None  # lower Cholesky factor of the regularised covariance
         self._x_sq: np.ndarray | None = None  # |x_i|^2 of the training rows
         self.amplitude: float | None = None  # GP signal amplitude in eV/atom
         self._calibration_rows: np.ndarray | None = None  # rows whose LOO residuals set it (None: all)
@@ -194,18 +196,78 @@ class KernelRidgeEnergy:
             raise RuntimeError("model is not fitted")
         return int(self.x_train.shape[1])
 
-    def fit(self, x: np.ndarray, energy_per_atom: np.ndarray,
-            calibration_rows: np.ndarray | None = None) -> "KernelRidgeEnergy":
-        """Fit; ``calibration_rows``: the training rows whose leave-one-out residuals set the
-        amplitude (default all). Relaxation snapshots come in runs of near neighbours, so
-        leaving one out leaves its neighbours in and its residual says little about a new
-        structure: campaigns calibrate on the diverse initial (k-means-selected) rows."""
+    @staticmethod
+    def _training_arrays(x: np.ndarray, energy_per_atom: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.ascontiguousarray(x, dtype=np.float64)
         y = np.asarray(energy_per_atom, dtype=np.float64).reshape(-1)
         if x.ndim != 2 or len(x) == 0 or x.shape[1] == 0:
             raise ValueError(f"training set is empty (features of shape {x.shape}): label some structures first")
         if len(x) != len(y):
             raise ValueError(f"{len(x)} feature rows but {len(y)} energies")
+        return x, y
+
+    def _factorise(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _ensure_factor(self) -> np.ndarray:
+        if self._factor is None:  # a model loaded from the store: factorise once, on demand
+            self._factor = self._factorise()
+        return self._factor
+
+    def _squares(self) -> np.ndarray:
+        if self._x_sq is None:
+            self._x_sq = np.einsum("ij,ij->i", self.x_train, self.x_train)
+        return self._x_sq
+
+    def _ensure_amplitude(self) -> float:
+        """The amplitude of :attr:`amplitude_rule`, computed from the factor and the weights
+        when not known yet (after a fit, or for a file written without it)."""
+        if self.amplitude is None:
+            factor = self._ensure_factor()
+            if self.amplitude_rule in ("loo", "loo_latent"):
+                # only energy rows: they come first in the weights of both models
+                among = np.arange(len(self.x_train)) if self._calibration_rows is None else self._calibration_rows
+                noise = self.hyper.alpha if self.amplitude_rule == "loo_latent" else None
+                self.amplitude = loo_amplitude(factor, self.weights, among=among, alpha=noise)
+            else:
+                # maximum-likelihood signal variance of a GP with covariance A^2 (K + noise):
+                # y_c^T w / n, and y_c^T w = w^T (L L^T) w = |L^T w|^2 (no kernel rebuild)
+                self.amplitude = float(np.linalg.norm(blas.dtrmv(factor.T, self.weights, lower=0))
+                                       / np.sqrt(len(self.weights)))
+        return self.amplitude
+
+    def _check_features(self, x: np.ndarray) -> np.ndarray:
+        return checked_features(x, self.x_train, self.weights)
+
+    def energy_gradient(self, features: np.ndarray) -> tuple[float, np.ndarray]:
+        raise NotImplementedError
+
+    def energy_and_forces(self, features: np.ndarray, derivatives: np.ndarray) -> tuple[float, np.ndarray]:
+        """Total energy (eV) and forces (eV/Å) of one structure from its features (F,) and
+        their derivatives (n_atoms, 3, F)."""
+        derivatives = np.asarray(derivatives, dtype=np.float64)
+        n_features = self.n_features
+        if derivatives.ndim != 3 or derivatives.shape[1:] != (3, n_features):
+            raise ValueError(f"derivatives must have shape (n_atoms, 3, {n_features}), got {derivatives.shape}")
+        n_atoms = derivatives.shape[0]
+        energy_per_atom, gradient = self.energy_gradient(features)
+        forces = -n_atoms * (derivatives.reshape(-1, n_features) @ gradient).reshape(n_atoms, 3)
+        return float(n_atoms * energy_per_atom), forces
+
+
+class KernelRidgeEnergy(KernelEnergyModel):
+    """Energies per atom from descriptor vectors."""
+
+    def __init__(self, hyper: KRRHyperparameters = KRRHyperparameters(), amplitude_rule: str = "loo_latent"):
+        super().__init__(hyper, amplitude_rule)
+
+    def fit(self, x: np.ndarray, energy_per_atom: np.ndarray,
+            calibration_rows: np.ndarray | None = None) -> "KernelRidgeEnergy":
+        """Fit; ``calibration_rows``: the training rows whose leave-one-out residuals set the
+        amplitude (default all). Relaxation snapshots come in runs of near neighbours, so
+        leaving one out leaves its neighbours in and its residual says little about a new
+        structure: campaigns calibrate on the diverse initial (k-means-selected) rows."""
+        x, y = self._training_arrays(x, energy_per_atom)
         if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
             raise ValueError("training features or energies contain NaN or inf")
         self._factor = None  # a failed refit must not leave the old factor behind
@@ -220,30 +282,8 @@ class KernelRidgeEnergy:
         self.amplitude = self._ensure_amplitude()
         return self
 
-    def _ensure_amplitude(self) -> float:
-        """The amplitude of :attr:`amplitude_rule`, computed from the factor and the weights
-        when not known yet (after a fit, or for a file written without it)."""
-        if self.amplitude is None:
-            factor = self._ensure_factor()
-            if self.amplitude_rule in ("loo", "loo_latent"):
-                noise = self.hyper.alpha if self.amplitude_rule == "loo_latent" else None
-                self.amplitude = loo_amplitude(factor, self.weights, among=self._calibration_rows, alpha=noise)
-            else:
-                # maximum-likelihood signal variance of a GP with covariance A^2 (K + alpha I):
-                # y_c^T w / n, and y_c^T w = w^T (L L^T) w = |L^T w|^2 (no kernel rebuild)
-                self.amplitude = float(np.linalg.norm(blas.dtrmv(factor.T, self.weights, lower=0))
-                                       / np.sqrt(len(self.weights)))
-        return self.amplitude
-
-    def _squares(self) -> np.ndarray:
-        if self._x_sq is None:
-            self._x_sq = np.einsum("ij,ij->i", self.x_train, self.x_train)
-        return self._x_sq
-
-    def _ensure_factor(self) -> np.ndarray:
-        if self._factor is None:  # a model loaded from the store: factorise once, on demand
-            self._factor = factorise_kernel(self.x_train, self.hyper.gamma, self.hyper.alpha, self._squares())
-        return self._factor
+    def _factorise(self) -> np.ndarray:
+        return factorise_kernel(self.x_train, self.hyper.gamma, self.hyper.alpha, self._squares())
 
     def kernel_to_training(self, x: np.ndarray) -> np.ndarray:
         """k(x, X_train) for a (small) block of checked queries, shape (len(x), n_train)."""
@@ -268,18 +308,6 @@ class KernelRidgeEnergy:
             result[start:start + step] = 1.0 - np.einsum("ij,ij->j", v, v)
         return self._ensure_amplitude() * np.sqrt(np.clip(result, 0.0, None))
 
-    def energy_and_forces(self, features: np.ndarray, derivatives: np.ndarray) -> tuple[float, np.ndarray]:
-        """Total energy (eV) and forces (eV/Å) of one structure from its features (F,) and
-        their derivatives (n_atoms, 3, F)."""
-        derivatives = np.asarray(derivatives, dtype=np.float64)
-        n_features = self.n_features
-        if derivatives.ndim != 3 or derivatives.shape[1:] != (3, n_features):
-            raise ValueError(f"derivatives must have shape (n_atoms, 3, {n_features}), got {derivatives.shape}")
-        n_atoms = derivatives.shape[0]
-        energy_per_atom, gradient = self.energy_gradient(features)
-        forces = -n_atoms * (derivatives.reshape(-1, n_features) @ gradient).reshape(n_atoms, 3)
-        return float(n_atoms * energy_per_atom), forces
-
     def energy_gradient(self, features: np.ndarray) -> tuple[float, np.ndarray]:
         """Energy per atom (eV) of one structure and its gradient with respect to the
         features, shape (F,).
@@ -296,9 +324,6 @@ class KernelRidgeEnergy:
         gradient -= total * x
         gradient *= 2.0 * self.hyper.gamma
         return float(total + self.offset), gradient
-
-    def _check_features(self, x: np.ndarray) -> np.ndarray:
-        return checked_features(x, self.x_train, self.weights)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         x = self._check_features(x)

@@ -44,16 +44,14 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-from scipy.linalg import blas, lapack, solve_triangular
+from scipy.linalg import lapack, solve_triangular
 
 from perovflow.models.krr import (
-    AMPLITUDE_RULES,
     BLOCK_BYTES,
+    KernelEnergyModel,
     KRRHyperparameters,
     _kernel_rows,
-    checked_features,
     cholesky_solve,
-    loo_amplitude,
     rows_per_block,
 )
 
@@ -178,7 +176,7 @@ def observation_kernel(x: np.ndarray, observations: ForceObservations, gamma: fl
                                np.einsum("ij,ij->i", points, points), np.einsum("ij,ij->i", vectors, points))
 
 
-class KernelRidgeEnergyForces:
+class KernelRidgeEnergyForces(KernelEnergyModel):
     """Energies per atom from descriptor vectors, fitted to energies and force projections;
     the same prediction interface as :class:`perovflow.models.krr.KernelRidgeEnergy`."""
 
@@ -186,26 +184,11 @@ class KernelRidgeEnergyForces:
 
     def __init__(self, hyper: KRRForcesHyperparameters = KRRForcesHyperparameters(),
                  amplitude_rule: str = "loo_latent"):
-        if amplitude_rule not in AMPLITUDE_RULES:
-            raise ValueError(f"amplitude_rule must be one of {AMPLITUDE_RULES}, got {amplitude_rule!r}")
-        self.hyper = hyper
-        self.amplitude_rule = amplitude_rule
-        self.x_train: np.ndarray | None = None
-        self.weights: np.ndarray | None = None  # (N + M): energies first, then projections
+        super().__init__(hyper, amplitude_rule)
+        # weights (N + M): energies first, then projections
         self.observations: ForceObservations | None = None
-        self.offset = 0.0
-        self.amplitude: float | None = None
-        self._factor: np.ndarray | None = None
-        self._x_sq: np.ndarray | None = None
         self._folded: np.ndarray | None = None  # B_s, (N, F)
         self._folded_dots: np.ndarray | None = None
-        self._calibration_rows: np.ndarray | None = None
-
-    @property
-    def n_features(self) -> int:
-        if self.x_train is None:
-            raise RuntimeError("model is not fitted")
-        return int(self.x_train.shape[1])
 
     @property
     def n_structures(self) -> int:
@@ -213,12 +196,7 @@ class KernelRidgeEnergyForces:
 
     def fit(self, x: np.ndarray, energy_per_atom: np.ndarray, observations: ForceObservations,
             calibration_rows: np.ndarray | None = None) -> "KernelRidgeEnergyForces":
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        y = np.asarray(energy_per_atom, dtype=np.float64).reshape(-1)
-        if x.ndim != 2 or len(x) == 0 or x.shape[1] == 0:
-            raise ValueError(f"training set is empty (features of shape {x.shape}): label some structures first")
-        if len(x) != len(y):
-            raise ValueError(f"{len(x)} feature rows but {len(y)} energies")
+        x, y = self._training_arrays(x, energy_per_atom)
         rows = np.asarray(observations.rows, dtype=np.intp)
         vectors = np.ascontiguousarray(observations.directions, dtype=np.float64)
         targets = np.asarray(observations.targets, dtype=np.float64).reshape(-1)
@@ -305,28 +283,6 @@ class KernelRidgeEnergyForces:
         self._folded = folded
         self._folded_dots = np.einsum("ij,ij->i", folded, self.x_train)  # B_s . X_s
 
-    def _ensure_factor(self) -> np.ndarray:
-        if self._factor is None:
-            self._factor = self._factorise()
-        return self._factor
-
-    def _ensure_amplitude(self) -> float:
-        if self.amplitude is None:
-            factor = self._ensure_factor()
-            n = len(self.x_train)
-            if self.amplitude_rule in ("loo", "loo_latent"):
-                among = np.arange(n) if self._calibration_rows is None else self._calibration_rows
-                noise = self.hyper.alpha if self.amplitude_rule == "loo_latent" else None
-                self.amplitude = loo_amplitude(factor, self.weights, among=among, alpha=noise)
-            else:
-                # y_c^T w / (N + M) with y_c = (K + noise) w = L L^T w: |L^T w|^2 / (N + M)
-                lower_t_w = blas.dtrmv(factor.T, self.weights, lower=0)
-                self.amplitude = float(np.linalg.norm(lower_t_w) / np.sqrt(len(self.weights)))
-        return self.amplitude
-
-    def _check_features(self, x: np.ndarray) -> np.ndarray:
-        return checked_features(x, self.x_train, self.weights)
-
     def _structure_terms(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """k(x, X_s) (q, N) and the per-structure coefficients a_s + 2 gamma B_s.(x - X_s)."""
         k = _kernel_rows(x, np.einsum("ij,ij->i", x, x), self.x_train, self._x_sq, self.hyper.gamma)
@@ -362,16 +318,6 @@ class KernelRidgeEnergyForces:
     def energy_gradient(self, features: np.ndarray) -> tuple[float, np.ndarray]:
         energy, gradient = self.energy_gradients(np.reshape(features, (1, -1)))
         return float(energy[0]), gradient[0]
-
-    def energy_and_forces(self, features: np.ndarray, derivatives: np.ndarray) -> tuple[float, np.ndarray]:
-        derivatives = np.asarray(derivatives, dtype=np.float64)
-        n_features = self.n_features
-        if derivatives.ndim != 3 or derivatives.shape[1:] != (3, n_features):
-            raise ValueError(f"derivatives must have shape (n_atoms, 3, {n_features}), got {derivatives.shape}")
-        n_atoms = derivatives.shape[0]
-        energy_per_atom, gradient = self.energy_gradient(features)
-        forces = -n_atoms * (derivatives.reshape(-1, n_features) @ gradient).reshape(n_atoms, 3)
-        return float(n_atoms * energy_per_atom), forces
 
     def predict_forces(self, features: np.ndarray, derivatives: np.ndarray) -> np.ndarray:
         """Forces (m, atoms, 3) of m structures with features (m, F) and derivatives (m, atoms, 3, F)."""
