@@ -2,7 +2,7 @@
 
 An iteration ML-relaxes fresh starts while tracking the GPR sigma (in batch jobs,
 :mod:`perovflow.campaign.ml_batches`, as is every relaxation test), applies its stage's rule
-(:mod:`perovflow.campaign.rules`) and asks the engine to continue the acquired
+(:mod:`perovflow.selection.acquisition`) and asks the engine to continue the acquired
 trajectories; the refit after them trains on everything labelled so far, runs the
 relaxation test and decides the next stage. Trajectory keys: ``test:<start id>`` for the
 relaxation test, ``al<i>:<phase>:<index>`` for iteration ``i``.
@@ -17,7 +17,7 @@ from perovflow.campaign.next import Job, Next
 from perovflow.campaign.records import Continuation, refit_model_tag
 from perovflow.campaign.relaxation import ACTIVE_PURPOSES, active_snapshot_ids
 from perovflow.campaign.relaxation_test import batched_relaxation_test, gathered_relaxation_test
-from perovflow.campaign.rules import StageRules, next_stage, stage1_acquisitions, stage2_acquisitions
+from perovflow.selection.acquisition import StageRules, next_stage, stage1_acquisitions, stage2_acquisitions
 from perovflow.settings import ActiveSettings
 from perovflow.store.store import doc_to_atoms
 from perovflow.structures import generate_relaxation_starts

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.next import Job, Next, fan_in
-from perovflow.campaign.rules import first_crossing
+from perovflow.selection.acquisition import first_crossing
 from perovflow.settings import CampaignSettings
 from perovflow.store.store import atoms_to_doc
 

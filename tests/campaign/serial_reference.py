@@ -7,7 +7,7 @@ from typing import Any
 
 from perovflow.campaign.context import CampaignContext
 from perovflow.campaign.relaxation_test import evaluate_relaxation_test
-from perovflow.campaign.rules import stage1_acquisitions, stage2_acquisitions
+from perovflow.selection.acquisition import stage1_acquisitions, stage2_acquisitions
 from perovflow.structures import generate_relaxation_starts
 from perovflow.structures.identity import structure_id
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from perovflow.campaign.rules import (
+from perovflow.selection.acquisition import (
     StageRules,
     first_crossing,
     next_stage,
