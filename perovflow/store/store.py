@@ -31,6 +31,11 @@ COLLECTIONS = ("members", "features", "models", "selections", "al_iterations", "
 # what a structure says about itself that its calculations repeat, so that label queries
 # by phase and composition region need no $lookup (docs/queries.md)
 QUERY_FIELDS = ("phase", "composition", *FRACTION_FIELDS)
+# one document per database: which one-off data migrations have run (the backfill scans
+# every structure and calculation, 2.4 s per 20k documents, so it should run once, not at
+# every submit)
+MIGRATIONS = "perovflow_migrations"
+QUERY_FIELDS_MIGRATION = "query_fields_v1"
 
 
 def atoms_to_doc(atoms: Atoms) -> dict[str, Any]:
@@ -118,13 +123,18 @@ class Store:
                 collection.create_index([(name, ASCENDING)])
         db.calculations.create_index([("engine", ASCENDING), ("status", ASCENDING)])
         db.ml_relaxations.create_index([("campaign", ASCENDING), ("key", ASCENDING)], unique=True)
-        self.backfill_query_fields()
+        if db[MIGRATIONS].find_one({"_id": QUERY_FIELDS_MIGRATION}) is None:
+            counts = self.backfill_query_fields()
+            # written only after the backfill finished: a crash in between reruns it
+            db[MIGRATIONS].update_one({"_id": QUERY_FIELDS_MIGRATION},
+                                      {"$setOnInsert": {"done": _now(), "counts": counts}}, upsert=True)
 
     def backfill_query_fields(self) -> dict[str, int]:
         """Give documents stored before the query fields existed their halide fractions
         (structures) and their structure's :data:`QUERY_FIELDS` (calculations). Only
-        documents without ``x_Cl`` are touched, so running it again changes nothing; every
-        :meth:`ensure_indexes` (submit, generate, import) runs it. Returns the counts."""
+        documents without ``x_Cl`` are touched, so running it again changes nothing. The first
+        :meth:`ensure_indexes` (submit, generate, import) on a database runs it and records
+        that in :data:`MIGRATIONS`. Returns the counts."""
         done = {"structures": 0, "calculations": 0}
         missing = {FRACTION_FIELDS[1]: {"$exists": False}}
         operations = [UpdateOne({"_id": doc["_id"]}, {"$set": halide_fractions(doc["atoms"]["numbers"])})

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ase import Atoms
 
-from perovflow.store.store import QUERY_FIELDS, Store
+from perovflow.store.store import MIGRATIONS, QUERY_FIELDS, QUERY_FIELDS_MIGRATION, Store
 from perovflow.structures.fractions import FRACTION_FIELDS, halide_fractions
 
 
@@ -65,3 +65,28 @@ def test_documents_stored_before_get_the_fields_once(mongo_db, runs):
             doc = collection.find_one({key: sid})
             assert {name: doc[name] for name in QUERY_FIELDS} == expected
     assert mongo_db.calculations.count_documents({"x_Br": {"$gt": 0.3, "$lt": 0.4}}) == 1
+
+
+def test_ensure_indexes_backfills_once_per_database(mongo_db):
+    store = Store(mongo_db, "old")
+    old = [_perovskite(24 - k, k, 0, shift=0.02 * k) for k in (4, 12)]
+    ids = store.add_structures(old, role="pool")
+    stripped = dict.fromkeys(QUERY_FIELDS[2:], "")
+
+    def strip():
+        mongo_db.structures.update_many({"_id": {"$in": ids}}, {"$unset": stripped})
+
+    def backfilled():
+        return mongo_db.structures.count_documents({"_id": {"$in": ids}, "x_Cl": {"$exists": True}})
+
+    mongo_db[MIGRATIONS].delete_many({})  # a database from before the query fields
+    strip()
+    store.ensure_indexes()
+    assert backfilled() == len(ids)
+    assert mongo_db[MIGRATIONS].find_one({"_id": QUERY_FIELDS_MIGRATION})["counts"]["structures"] >= len(ids)
+    strip()
+    store.ensure_indexes()  # the migration is recorded: no second scan
+    assert backfilled() == 0
+    mongo_db[MIGRATIONS].delete_many({})
+    store.ensure_indexes()
+    assert backfilled() == len(ids)
