@@ -1,7 +1,10 @@
 """Energy-and-force kernel regression (``model.kind: krr-forces``) against the energy-only MBTR-KRR.
 
 Run: ``flock /tmp/perovflow-heavy.lock .venv/bin/python benchmarks/bench_krr_forces.py``
-(options: ``--pool-compositions 325 --repetitions 3 --directions 4 --cost-sizes 1000 2000 4000``).
+(options: ``--pool-compositions 325 --repetitions 3 --directions 4 --cost-sizes 1000 2000 4000``;
+``--system cspb_clbr3`` for CsPb(Cl/Br)3 with its Table S1 column, 12 pool structures per
+composition and phase, results in ``krr_forces_cspb_clbr3.json``; ``--cost-sizes`` with no
+sizes skips part 2 and 3).
 
 1. Learning curves on CHGNet labels (a stand-in oracle, not DFT) of CsSn(Cl/Br/I)3, Table S1
    hyperparameters of Homm et al. 2025 (alpha 1e-5, gamma 4.279e-2) for both models, force
@@ -41,20 +44,23 @@ import perovflow  # noqa: E402,F401  (start-up settings)
 
 RESULTS = ROOT / "benchmarks" / "results" / "krr_forces.json"
 CACHE = Path(os.environ.get("PEROVFLOW_FORCES_CACHE", ROOT / "benchmarks" / "results" / "cache"))
-PRESET = "cssn_clbri3"
-X = ("Cl", "Br", "I")
+# Table S1 column -> B cation, halides, pool and test structures per composition and phase
+# (CsPb(Cl/Br)3 has 25 compositions per phase, CsSn(Cl/Br/I)3 325)
+SYSTEMS = {"cssn_clbri3": ("Sn", ("Cl", "Br", "I"), 1, 1, "CsSn(Cl/Br/I)3"),
+           "cspb_clbr3": ("Pb", ("Cl", "Br"), 12, 2, "CsPb(Cl/Br)3")}
 MAX_DIRECTIONS = 8
 
 
-def _datasets(pool_compositions: int | None, test_compositions: int, force_test: int):
+def _datasets(system: str, pool_compositions: int | None, test_compositions: int | None, force_test: int):
     from perovflow.reproduce import data as data_module
     from perovflow.reproduce import learning
 
-    pool_spec = data_module.DataSpec("Cs", "Sn", X, "pool", 1, 0, pool_compositions)
-    test_spec = data_module.DataSpec("Cs", "Sn", X, "test", 1, 0, test_compositions)
-    pool = data_module.load(pool_spec, PRESET, "chgnet", CACHE)
-    test_data = data_module.load(test_spec, PRESET, "chgnet", CACHE)
-    descriptor = data_module.MBTRDescriptor(data_module.descriptor_settings(PRESET, pool_spec.species))
+    b, x, pool_per, test_per, _ = SYSTEMS[system]
+    pool_spec = data_module.DataSpec("Cs", b, x, "pool", pool_per, 0, pool_compositions)
+    test_spec = data_module.DataSpec("Cs", b, x, "test", test_per, 0, test_compositions)
+    pool = data_module.load(pool_spec, system, "chgnet", CACHE)
+    test_data = data_module.load(test_spec, system, "chgnet", CACHE)
+    descriptor = data_module.MBTRDescriptor(data_module.descriptor_settings(system, pool_spec.species))
     test = learning.build_test_set(test_data, descriptor, force_test)
     return pool, test, descriptor, pool_spec
 
@@ -77,9 +83,10 @@ def learning_curves(args) -> dict:
     from perovflow.settings import TABLE_S1, ModelSettings
 
     began = time.perf_counter()
-    pool, test, descriptor, pool_spec = _datasets(args.pool_compositions, args.test_compositions, args.force_test)
+    pool, test, descriptor, pool_spec = _datasets(args.system, args.pool_compositions, args.test_compositions,
+                                                  args.force_test)
     projected = _projections(pool, descriptor, pool_spec)
-    model = TABLE_S1[PRESET]["model"]
+    model = TABLE_S1[args.system]["model"]
     defaults = ModelSettings()
     hyper = KRRForcesHyperparameters(alpha=model["alpha"], gamma=model["gamma"],
                                      force_alpha=args.force_alpha or defaults.force_alpha,
@@ -142,11 +149,11 @@ def cost_one(kind: str, n: int, directions: int, args) -> dict:
     from perovflow.settings import TABLE_S1
     from perovflow.structures import generate_test_set
 
-    pool, _, descriptor, pool_spec = _datasets(args.pool_compositions, args.test_compositions, 0)
+    pool, _, descriptor, pool_spec = _datasets(args.system, args.pool_compositions, args.test_compositions, 0)
     projected = _projections(pool, descriptor, pool_spec)
     x, y, obs = _cost_data(n, directions, pool, projected)
     del projected
-    model_settings = TABLE_S1[PRESET]["model"]
+    model_settings = TABLE_S1[args.system]["model"]
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     began = time.perf_counter()
     if kind == "energy":
@@ -202,8 +209,9 @@ def costs(args, save=None) -> list[dict]:
 
 
 def _passthrough(args) -> list[str]:
-    out = ["--directions", str(args.directions or 4), "--steps", str(args.steps),
-           "--test-compositions", str(args.test_compositions)]
+    out = ["--system", args.system, "--directions", str(args.directions or 4), "--steps", str(args.steps)]
+    if args.test_compositions is not None:
+        out += ["--test-compositions", str(args.test_compositions)]
     if args.pool_compositions is not None:
         out += ["--pool-compositions", str(args.pool_compositions)]
     if args.force_alpha:
@@ -224,8 +232,11 @@ def _print_curves(result: dict) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pool-compositions", type=int, default=None, help="compositions in the pool (all 325)")
-    parser.add_argument("--test-compositions", type=int, default=50)
+    parser.add_argument("--system", choices=sorted(SYSTEMS), default="cssn_clbri3",
+                        help="Table S1 column and its alloy (default: %(default)s)")
+    parser.add_argument("--pool-compositions", type=int, default=None, help="compositions in the pool (default all)")
+    parser.add_argument("--test-compositions", type=int, default=None,
+                        help="compositions in the test set (default: 50 for CsSn(Cl/Br/I)3, all for CsPb(Cl/Br)3)")
     parser.add_argument("--force-test", type=int, default=100)
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200, 400, 800])
@@ -236,16 +247,21 @@ def main(argv=None) -> int:
     parser.add_argument("--cost-sizes", type=int, nargs="*", default=[1000, 2000, 4000])
     parser.add_argument("--steps", type=int, default=20, help="relaxation steps timed per model")
     parser.add_argument("--skip-curves", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON to write (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"JSON to write (default: {RESULTS}, with _SYSTEM before .json for CsPb(Cl/Br)3)")
     parser.add_argument("--cost-one", nargs=2, metavar=("KIND", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.test_compositions is None and args.system == "cssn_clbri3":
+        args.test_compositions = 50
+    if args.out is None:
+        args.out = RESULTS if args.system == "cssn_clbri3" else RESULTS.with_name(f"krr_forces_{args.system}.json")
     if args.cost_one:
         kind, n = args.cost_one
         print(json.dumps(cost_one(kind, int(n), args.directions or 4, args)))
         return 0
     began = time.perf_counter()
     result: dict = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-                    "oracle": "chgnet (stand-in, not DFT)", "system": "CsSn(Cl/Br/I)3", "preset": PRESET}
+                    "oracle": "chgnet (stand-in, not DFT)", "system": SYSTEMS[args.system][4], "preset": args.system}
     if args.out.is_file():  # keep the part not rerun
         previous = json.loads(args.out.read_text())
         result.update({k: previous[k] for k in ("curves", "costs") if k in previous})
