@@ -56,3 +56,14 @@ def mongo_db(target):
     client = MongoClient(target.uri, tz_aware=True)
     yield client[target.database]
     client.close()
+
+
+@pytest.fixture(scope="module")
+def module_target(mongo_uri):
+    """A fresh database for one test file's shared campaign (a module fixture runs it once
+    for several tests), dropped after the file."""
+    name = f"pftest_{uuid.uuid4().hex[:10]}"
+    yield DatabaseTarget(uri=mongo_uri, database=name)
+    client = MongoClient(mongo_uri)
+    client.drop_database(name)
+    client.close()
