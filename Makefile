@@ -37,7 +37,7 @@ demo: $(STAMP)
 	$(BIN)/perovflow report demo -o runs/demo/report.html
 
 test: $(STAMP) cp2k
-	$(BIN)/python -m pytest -q -ra -n $(TEST_PROCESSES) --dist loadfile --durations=25 tests
+	$(BIN)/python -m pytest -q -ra -n $(TEST_PROCESSES) --dist loadfile --no-loadscope-reorder --durations=25 tests
 
 clean-demo:
 	$(BIN)/perovflow db stop

@@ -56,3 +56,46 @@ def mongo_db(target):
     client = MongoClient(target.uri, tz_aware=True)
     yield client[target.database]
     client.close()
+
+
+@pytest.fixture(scope="module")
+def module_target(mongo_uri):
+    """A fresh database for one test file's shared campaign (a module fixture runs it once
+    for several tests), dropped after the file."""
+    name = f"pftest_{uuid.uuid4().hex[:10]}"
+    yield DatabaseTarget(uri=mongo_uri, database=name)
+    client = MongoClient(mongo_uri)
+    client.drop_database(name)
+    client.close()
+
+
+# Test files that take longest, slowest first (test durations of the CI log, 2026-11-30, after
+# the shared campaigns). `make test` distributes whole files to two processes in collection
+# order (`--dist loadfile --no-loadscope-reorder`); started last, one of these would leave the
+# other process idle for minutes. A file missing here keeps its place after them.
+SLOWEST_FIRST = (
+    "tests/fireworks/test_active_learning.py",
+    "tests/reproduce/test_reproduce.py",
+    "tests/campaign/test_local.py",
+    "tests/reliability/test_failures_surface.py",
+    "tests/reproduce/test_fig45.py",
+    "tests/fireworks/test_job_categories.py",
+    "tests/campaign/test_krr_forces_campaign.py",
+    "tests/fireworks/test_engine_failure.py",
+    "tests/reliability/test_backup_restore.py",
+    "tests/reproduce/test_fig7_ccd.py",
+    "tests/store/test_server.py",
+    "tests/analysis/test_report.py",
+    "tests/fireworks/test_initial_workflow.py",
+    "tests/exchange/test_round_trip.py",
+    "tests/store/test_query_recipes.py",
+    "tests/engines/cp2k/test_cp2k_scratch.py",
+    "tests/reliability/test_stale_lock.py",
+    "tests/fireworks/test_fixes.py",
+    "tests/reliability/test_campaign_isolation.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: in-file order kept

@@ -1,28 +1,21 @@
-"""The relaxation test and the exploration as batch jobs: how starts split into batches, and a
-small campaign through the local runner whose stored tests and explorations equal the
-serial ones (the same relaxations, one after the other, in the test process)."""
+"""The relaxation test and the exploration as batch jobs: how starts split into batches, keys
+and the stage rule. A campaign whose stored tests and explorations equal the serial ones is
+in tests/campaign/test_local.py (it shares the local runner's campaign)."""
 from __future__ import annotations
-
-import time
-from collections import Counter
 
 import pytest
 
 from perovflow.campaign.context import CampaignContext
-from perovflow.campaign.local import run_local
 from perovflow.campaign.ml_batches import (
     AUTO_BATCHES,
     candidate_step,
     gathered,
-    relax_batch,
     relaxation_key,
     split_batches,
 )
-from perovflow.campaign.relaxation_test import relaxation_test_ids
 from perovflow.settings import CampaignError, parse_campaign
 from perovflow.store.store import Store
 from tests.campaign.helpers import ACTIVE_SHORT, active_campaign, small_campaign
-from tests.campaign.serial_reference import check_against_serial
 
 IDS = [f"s{i}" for i in range(10)]
 
@@ -77,41 +70,3 @@ def test_gathering_before_a_batch_finished_names_what_is_missing(mongo_db):
     ctx = CampaignContext(parse_campaign(small_campaign("unfinished")), Store(mongo_db, "unfinished"))
     with pytest.raises(RuntimeError, match="2 of 2 ML relaxations"):
         gathered(ctx, "test", "final", ["a", "b"])
-
-
-def test_batched_campaign_stores_what_the_serial_relaxations_give(mongo_db):
-    # one relaxation per batch: as many batch jobs as relaxations
-    active = {**ACTIVE_SHORT, "ml_batch_size": 1}
-    campaign = active_campaign("batched", active, phases=("Pm-3m", "Pnma"))
-    store = Store(mongo_db, campaign.name)
-    began = time.perf_counter()
-    run = run_local(campaign, store)
-    seconds = time.perf_counter() - began
-    assert run.states() == {"completed": len(run.outcomes)}, [o for o in run.outcomes if o.state != "completed"]
-    steps = Counter(o.step for o in run.outcomes)
-    records = store.iterations()
-    tests = [r for r in records if r.get("relaxation_test")]
-    explorations = [r for r in records if r.get("acquisitions") is not None]
-    ctx = CampaignContext(campaign, store)
-    n_test = len(relaxation_test_ids(ctx))  # the mixed starts and 2 phases x 2 end members
-    assert n_test == tests[0]["relaxation_test"]["n"] + 4
-    n_explore = sum(len(r["ml_relaxations"][p]) for r in explorations for p in campaign.phases)
-    assert steps["ml_relax_batch"] == n_test * len(tests) + n_explore
-    assert steps["baseline_record"] == 1 and steps["finish"] == 1
-    assert steps["decide"] == steps["refit"] == steps["acquire"] == steps["iteration"] == len(explorations)
-    assert records[-1]["stage"] == "final"
-    # every relaxation stored once
-    assert mongo_db.ml_relaxations.count_documents({"campaign": campaign.name}) == n_test * len(tests) + n_explore
-
-    began_serial = time.perf_counter()
-    compared = check_against_serial(ctx)
-    assert compared == {"tests": len(tests), "explorations": len(explorations)}
-    print(f"batched local campaign: {len(run.outcomes)} jobs in {seconds:.1f} s; serial check of "
-          f"{compared} in {time.perf_counter() - began_serial:.1f} s")
-
-    # a batch run again (its worker died after storing) relaxes nothing and changes nothing
-    doc = mongo_db.ml_relaxations.find_one({"campaign": campaign.name, "purpose": "test"})
-    before = list(mongo_db.ml_relaxations.find({"campaign": campaign.name}, {"_id": 0}).sort("key", 1))
-    again = relax_batch(ctx, "test", doc["model_tag"], [doc["start_id"]])
-    assert again.record == {"relaxed": 0, "reused": 1}
-    assert list(mongo_db.ml_relaxations.find({"campaign": campaign.name}, {"_id": 0}).sort("key", 1)) == before

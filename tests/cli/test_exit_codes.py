@@ -27,13 +27,19 @@ def test_unreachable_database_fails_fast_with_one_line(tmp_path):
     port = server.free_port()  # nothing listens there
     for command in (["status"], ["retry", "demo"], ["watch", "--once"], ["export", "demo", "-o", tmp_path / "x"],
                     ["submit", REPO / "workflows/demo.yaml"]):
-        began = time.perf_counter()
-        out = perovflow(*command, "--uri", f"mongodb://127.0.0.1:{port}", cwd=tmp_path)
-        took = time.perf_counter() - began
-        assert out.returncode == exit_codes.DATABASE_UNREACHABLE, (command, out.stderr)
-        assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
-        assert out.stderr.startswith(f"error: no database server answered at mongodb://127.0.0.1:{port} within 2 s")
-        assert took < 5, f"{command}: {took:.1f} s"
+        # 2 s of server selection and ~1 s of start-up (3.0-3.3 s on an idle machine); a slow
+        # first try is tried once more, so that a loaded machine does not fail it but a hang
+        # (20 s without the short timeout) fails both
+        for attempt in (1, 2):
+            began = time.perf_counter()
+            out = perovflow(*command, "--uri", f"mongodb://127.0.0.1:{port}", cwd=tmp_path)
+            took = time.perf_counter() - began
+            assert out.returncode == exit_codes.DATABASE_UNREACHABLE, (command, out.stderr)
+            assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+            assert out.stderr.startswith(f"error: no database server answered at mongodb://127.0.0.1:{port} within 2 s")
+            if took < 5:
+                break
+        assert took < 5, f"{command}: {took:.1f} s on both tries"
     assert not (tmp_path / "x").exists()
 
 

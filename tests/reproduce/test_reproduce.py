@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 
 import numpy as np
 import pytest
 
 from perovflow.cli import main
 from perovflow.reproduce import FIGURES, stats
-from perovflow.reproduce.verdicts import judge
+from tests.reproduce.tables import check_table_shows_the_json
 
-NUMBER = re.compile(r"-?\d[\d,]*\.?\d*(?:e-?\d+)?|-?inf")
 # tests/reproduce/test_fig45.py (one shared label cache) and test_fig7_ccd.py (their own rules)
 CHECKED_ELSEWHERE = ("fig4", "fig5", "fig7", "ccd")
 QUICK_HERE = [name for name in FIGURES if name not in CHECKED_ELSEWHERE]
@@ -31,17 +29,6 @@ def runs(tmp_path_factory):
         rc = main(["reproduce", name, "--quick", "-o", str(out)])
         results[name] = (rc, out)
     return results
-
-
-def _numbers(text: str) -> list[float]:
-    return [float(t.replace(",", "")) for t in NUMBER.findall(text)]
-
-
-def _table(markdown: str) -> list[list[str]]:
-    lines = [line for line in markdown.splitlines() if line.startswith("| ")]
-    header, rows = lines[0], lines[1:]
-    assert [c.strip() for c in header.strip("|").split("|")][:3] == ["quantity", "paper", "ours (chgnet)"]
-    return [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in rows]
 
 
 def _expected_verdict(rule: str, v: dict) -> str:
@@ -99,17 +86,7 @@ def test_quick_run_writes_its_files(runs, name):
 def test_table_shows_the_json_and_verdicts_follow_the_rules(runs, name):
     _, out = runs[name]
     record = json.loads((out / f"{name}.json").read_text())
-    rows = _table((out / f"{name}.md").read_text())
-    assert len(rows) == len(record["table"]) > 0
-    for cells, r in zip(rows, record["table"]):
-        assert cells[0] == r["quantity"] and cells[1] == r["paper"] and cells[2] == r["ours"]
-        assert cells[3] == f"{r['verdict']}: {r['reason']}"
-        shown = _numbers(cells[2])
-        for value in _shown(r["rule"], r["inputs"]):
-            assert any(value == s or math.isclose(value, s, rel_tol=1e-9, abs_tol=1e-9) for s in shown), \
-                (value, cells[2])
-        assert r["verdict"] == _expected_verdict(r["rule"], r["inputs"])
-        assert (r["verdict"], r["reason"]) == judge(r["rule"], r["inputs"])
+    check_table_shows_the_json(record, (out / f"{name}.md").read_text(), _expected_verdict, _shown)
 
 
 def test_fig2_savings_come_from_the_curves(runs):
