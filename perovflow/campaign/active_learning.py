@@ -116,18 +116,21 @@ def acquire(ctx: CampaignContext, iteration: int, stage: str, model_tag: str, st
             per_phase=active.per_phase, drop=active.threshold_drop)
         fmax, max_steps = active.dft_fmax, active.dft_max_steps
     else:
-        # the paper's stage 2 labels relaxed structures: a relaxation that ran out of steps
-        # ends wherever it drifted (demo: Pnma at sigma 88 meV/atom; fig7: oracle energies up to
-        # +1.3 eV/atom), so only converged ones are candidates
+        # the paper's stage 2 labels relaxed structures, so converged relaxations come first (the
+        # highest-sigma one may have run out of steps and exploded: fig7 saw oracle energies up
+        # to +1.3 eV/atom); a phase short of converged ones fills up with unconverged ones, which
+        # mark where the model is worst (the demo lost accuracy without its Pnma labels)
+        converged = {p: [bool(d["converged"]) for d in ds] for p, ds in by_phase.items()}
         chosen = stage2_acquisitions({p: [d["sigma_mev"][-1] for d in ds] for p, ds in by_phase.items()},
                                      per_phase=active.per_phase,
                                      final_steps={p: [d["steps"] for d in ds] for p, ds in by_phase.items()},
-                                     converged={p: [bool(d["converged"]) for d in ds] for p, ds in by_phase.items()})
-        for phase, ds in by_phase.items():
-            if ds and not any(d["converged"] for d in ds):
-                LOG.warning("iteration %d (stage 2): none of the %d ML relaxations of %s converged within %d "
-                            "steps; no %s structure labelled this iteration", iteration, len(ds), phase,
-                            active.ml_max_steps, phase)
+                                     converged=converged, fill_unconverged=True)
+        for choice in chosen:
+            if not converged[choice.phase][choice.index]:
+                LOG.warning("iteration %d (stage 2): %s has %d converged ML relaxations of %d; labelling one that "
+                            "ran out of %d steps (final sigma %.3g meV/atom)", iteration, choice.phase,
+                            sum(converged[choice.phase]), len(converged[choice.phase]), active.ml_max_steps,
+                            choice.sigma_mev)
         thresholds_next = thresholds
         fmax, max_steps = STAGE2_FMAX, active.stage2_dft_steps - 1
     continuations = []

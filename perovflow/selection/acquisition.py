@@ -62,7 +62,8 @@ def stage1_acquisitions(traces: Mapping[str, Sequence[Sequence[float]]], thresho
 
 def stage2_acquisitions(final_sigmas: Mapping[str, Sequence[float]], per_phase: int = 2,
                         final_steps: Mapping[str, Sequence[int]] | None = None,
-                        converged: Mapping[str, Sequence[bool]] | None = None) -> list[Acquisition]:
+                        converged: Mapping[str, Sequence[bool]] | None = None,
+                        fill_unconverged: bool = False) -> list[Acquisition]:
     """The ``per_phase`` relaxed structures of each phase with the highest sigma.
 
     ``final_sigmas[phase][i]``: sigma (meV/atom) of the last structure of ML relaxation ``i``;
@@ -70,7 +71,11 @@ def stage2_acquisitions(final_sigmas: Mapping[str, Sequence[float]], per_phase: 
     ``converged[phase][i]``: whether relaxation ``i`` converged. When given, only converged
     relaxations are candidates: the last step of one that ran out of steps is no relaxed
     structure and, on a rough early model, often an exploded one (fig7: oracle energies up to
-    +1.3 eV/atom) whose labels wreck the refit.
+    +1.3 eV/atom) whose labels wreck the refit. ``fill_unconverged``: a phase with fewer than
+    ``per_phase`` converged relaxations takes its highest-sigma unconverged ones after them
+    (converged ones still come first): in the demo all three Pnma relaxations of the first
+    stage-2 iteration ran out of steps, and leaving Pnma out raised the final relaxation-test
+    MAE from 0.29 to 1.70 meV/atom.
     """
     if per_phase < 1:
         raise ValueError(f"active.per_phase must be >= 1, got {per_phase}")
@@ -78,6 +83,9 @@ def stage2_acquisitions(final_sigmas: Mapping[str, Sequence[float]], per_phase: 
     for phase, sigmas in final_sigmas.items():
         candidates = [i for i in range(len(sigmas)) if converged is None or converged[phase][i]]
         order = sorted(candidates, key=lambda i: (-float(sigmas[i]), i))
+        if fill_unconverged and converged is not None:
+            order += sorted((i for i in range(len(sigmas)) if not converged[phase][i]),
+                            key=lambda i: (-float(sigmas[i]), i))
         for index in order[:per_phase]:
             step = int(final_steps[phase][index]) if final_steps else 0
             acquisitions.append(Acquisition(phase, index, step, float(sigmas[index])))

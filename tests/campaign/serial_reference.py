@@ -40,7 +40,8 @@ def serial_exploration(ctx: CampaignContext, record: dict[str, Any]) -> dict[str
         chosen = stage2_acquisitions({p: [t.sigmas[-1] for t in ts] for p, ts in traces.items()},
                                      per_phase=active.per_phase,
                                      final_steps={p: [t.steps for t in ts] for p, ts in traces.items()},
-                                     converged={p: [t.converged for t in ts] for p, ts in traces.items()})
+                                     converged={p: [t.converged for t in ts] for p, ts in traces.items()},
+                                     fill_unconverged=True)
         thresholds_next = thresholds
     acquisitions = []
     for choice in chosen:

@@ -68,6 +68,16 @@ def test_stage2_given_convergence_skips_relaxations_that_ran_out_of_steps():
                                  converged={"Pm-3m": [True, False, True, True], "Pnma": [False]})
     assert [(a.phase, a.index, a.step) for a in chosen] == [("Pm-3m", 2, 33), ("Pm-3m", 0, 40)]
 
+
+def test_stage2_fills_a_phase_short_of_converged_relaxations_with_unconverged_ones():
+    chosen = stage2_acquisitions({"Pm-3m": [0.2, 0.9, 0.5, 0.1], "Pnma": [0.3, 80.0, 60.0]}, per_phase=2,
+                                 final_steps={"Pm-3m": [40, 200, 33, 8], "Pnma": [50, 200, 200]},
+                                 converged={"Pm-3m": [True, False, True, True], "Pnma": [True, False, False]},
+                                 fill_unconverged=True)
+    # converged first whatever their sigma; Pnma has one, so its highest-sigma unconverged one follows
+    assert [(a.phase, a.index, a.step) for a in chosen] == [("Pm-3m", 2, 33), ("Pm-3m", 0, 40),
+                                                            ("Pnma", 0, 50), ("Pnma", 1, 200)]
+
 def test_plateau_needs_a_full_window():
     assert not plateaued([5.0, 4.99], 0.1, 2)
     assert plateaued([5.0, 4.99, 4.95], 0.1, 2)

@@ -1,5 +1,5 @@
-"""Stage 2 of a campaign labels relaxed structures only: ``acquire`` on stored ML relaxations
-in which the highest-sigma one of a phase ran out of steps."""
+"""Stage 2 of a campaign labels relaxed structures first: ``acquire`` on stored ML relaxations
+in which the highest-sigma relaxation of a phase ran out of steps."""
 from __future__ import annotations
 
 import logging
@@ -14,22 +14,26 @@ from perovflow.structures import generate_relaxation_starts
 MODEL_TAG = "active/iteration-3"
 
 
-def test_stage2_skips_relaxations_that_ran_out_of_steps(mongo_db, caplog):
+def test_stage2_takes_converged_relaxations_first_and_fills_up_with_unconverged(mongo_db, caplog):
     settings = load_campaign("workflows/demo.yaml")
+    assert settings.active.per_phase == 2
     store = Store(mongo_db, "s2")
     store.ensure_indexes()
     mongo_db.models.insert_one({"campaign": "s2", "version": 4, "tag": MODEL_TAG})
-    starts = generate_relaxation_starts(settings.system.perovskite(), per_phase=2, seed=3)[:4]
+    starts = generate_relaxation_starts(settings.system.perovskite(), per_phase=3, seed=3)
+    phases = sorted({atoms.info["phase"] for atoms in starts})
+    mixed, unconverged_only = phases[0], phases[1]
     start_ids = store.add_structures(starts, role="al_start")
-    # per phase: index 0 converged with a low final sigma, index 1 ran out of steps with a high one;
-    # the Pnma-like case: a phase whose every relaxation ran out of steps
-    last_phase = starts[-1].info["phase"]
+    seen: dict[str, int] = {}
     max_steps = settings.active.ml_max_steps
-    for k, (sid, atoms) in enumerate(zip(start_ids, starts)):
+    for sid, atoms in zip(start_ids, starts):
         phase = atoms.info["phase"]
-        converged = k % 2 == 0 and phase != last_phase
-        steps = 30 if converged else max_steps
-        sigmas = [2.0, 1.0, 0.4 if converged else 80.0 + k]
+        k = seen[phase] = seen.get(phase, -1) + 1
+        # the mixed phase: relaxations 0 and 1 converged (low sigma), 2 ran out of steps (sigma 80);
+        # another phase: none converged; the rest: all converged
+        converged = phase != unconverged_only and not (phase == mixed and k == 2)
+        steps = 30 + k if converged else max_steps
+        sigmas = [2.0, 1.0, (0.4 + 0.1 * k) if converged else 80.0 + k]
         store.save_ml_relaxation(relaxation_key("explore", MODEL_TAG, sid, 4), {
             "purpose": "explore", "model_tag": MODEL_TAG, "iteration": 4, "start_id": sid, "phase": phase,
             "steps": steps, "converged": converged, "energy_per_atom": -3.7, "seconds": 1.0,
@@ -40,10 +44,12 @@ def test_stage2_skips_relaxations_that_ran_out_of_steps(mongo_db, caplog):
                          dict.fromkeys(settings.phases, 0.5))
 
     record = store.iteration(4)
-    picked = {(c.phase, c.index) for c in chosen}
-    assert picked, "no acquisition at all"
+    by_phase: dict[str, list[bool]] = {}
     for c in chosen:
-        assert record["ml_relaxations"][c.phase][c.index]["converged"], f"stage 2 labelled an unconverged {c.phase}"
+        by_phase.setdefault(c.phase, []).append(record["ml_relaxations"][c.phase][c.index]["converged"])
         assert c.max_steps == settings.active.stage2_dft_steps - 1
-    assert last_phase not in {c.phase for c in chosen}
-    assert any(last_phase in r.getMessage() and "converged" in r.getMessage() for r in caplog.records)
+    assert by_phase[mixed] == [True, True], "the unconverged high-sigma relaxation was taken before converged ones"
+    assert by_phase[unconverged_only] == [False, False], "a phase without converged relaxations got no labels"
+    assert all(len(flags) == 2 for flags in by_phase.values())
+    warned = [r.getMessage() for r in caplog.records if "ran out of" in r.getMessage()]
+    assert len(warned) == 2 and all(unconverged_only in m for m in warned)
