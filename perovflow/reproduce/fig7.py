@@ -55,7 +55,7 @@ class Protocol:
 
 
 ACTIVE = ActiveSettings()
-FULL = Protocol(150, 2, 3, 1, 2, 1, ACTIVE.ml_max_steps, 0.02, 200, 40, ACTIVE.stage2_dft_steps)
+FULL = Protocol(150, 5, 2, 1, 3, 2, ACTIVE.ml_max_steps, 0.02, 200, 40, ACTIVE.stage2_dft_steps)
 QUICK = Protocol(30, 1, 1, 1, 1, 0, 40, 0.05, 40, 6, 3, ("Pm-3m", "I4/mcm"))
 
 

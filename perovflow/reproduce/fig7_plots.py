@@ -19,6 +19,7 @@ def fig7_figure(history: list[dict], halides, path: Path, oracle: str, title: st
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     first, last = history[0], history[-1]
     fig, axes = plt.subplots(2, 3, figsize=(14, 8.5))
@@ -38,9 +39,10 @@ def fig7_figure(history: list[dict], halides, path: Path, oracle: str, title: st
         if rows:
             x, y = ternary_xy(np.array([r["fractions"] for r in rows]))
             scatter = ax.scatter(x, y, c=[r[f"dh_{kind}_mev"] for r in rows], cmap="viridis", vmin=vmin, vmax=vmax,
-                                 s=40, edgecolors="k", linewidths=0.3, label=f"{len(rows)} relaxations" + (" (converged)" if kind == "ml" else ""))
-            ax.legend(fontsize=7, loc="upper right")
-        ax.set_title(f"{label}: mixing enthalpy", fontsize=9)
+                                 s=40, edgecolors="k", linewidths=0.3)
+        # the count goes in the title: a legend inside the triangle's box covered a corner label
+        count = f"{len(rows)} relaxations" + (" (converged)" if kind == "ml" else "")
+        ax.set_title(f"{label}: mixing enthalpy\n{count}", fontsize=9)
         ax.set_xlim(-0.12, 1.12)
         ax.set_ylim(-0.12, 1.0)
         ax.set_aspect("equal")
@@ -72,7 +74,8 @@ def fig7_figure(history: list[dict], halides, path: Path, oracle: str, title: st
         else:
             ax.annotate(f"{h['stage']}: none converged", (h["iteration"], 4.7), fontsize=6, rotation=90)
     ax.set_yscale("log")
-    ax.set_xlim(-0.2, iterations[-1] + 0.2)
+    ax.set_xlim(-0.3, iterations[-1] + 0.9)  # room for the stage labels right of the points
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("active-learning iteration (0: initial model)")
     ax.set_ylabel("relaxed-energy MAE (meV/atom)")
     ax.set_title("(e) relaxation test per iteration (Fig. 7c)", fontsize=9)
@@ -81,6 +84,7 @@ def fig7_figure(history: list[dict], halides, path: Path, oracle: str, title: st
     ax.plot(iterations, [100 * h["convergence"] for h in history], "s-", color="C2", label="ours")
     ax.plot([0, iterations[-1]], [88, 100], "*", color="tab:red", markersize=12, label="paper (DFT): 88 % -> 100 %")
     ax.set_ylim(0, 105)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("active-learning iteration (0: initial model)")
     ax.set_ylabel("ML relaxations converged (%)")
     ax.set_title("(f) convergence within the step limit", fontsize=9)

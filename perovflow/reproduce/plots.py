@@ -10,6 +10,18 @@ import numpy as np
 PANELS = (("energy", "energy MAE (meV/atom)"), ("force", "force MAE (meV/Å)"))
 
 
+def _plain_log_formatter(**kwargs):
+    """Matplotlib's choice of which log ticks get a label, written as plain numbers (0.6, 20)
+    instead of 6 x 10^-1: curves spanning less than a decade were hard to read."""
+    from matplotlib.ticker import LogFormatterSciNotation
+
+    class PlainLog(LogFormatterSciNotation):
+        def __call__(self, x, pos=None):
+            return f"{x:g}" if super().__call__(x, pos) else ""
+
+    return PlainLog(**kwargs)
+
+
 def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str,
                     paper_points: dict[str, tuple[float, float]] | None = None,
                     panels: tuple[tuple[str, str], ...] = PANELS, xlabel: str = "training structures",
@@ -39,6 +51,10 @@ def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str
             ax.axhline(value, color="grey", linestyle=":", label=label)
         ax.set_xscale(xscale)
         ax.set_yscale("log")
+        for axis, scale in ((ax.xaxis, xscale), (ax.yaxis, "log")):
+            if scale == "log":
+                axis.set_major_formatter(_plain_log_formatter())
+                axis.set_minor_formatter(_plain_log_formatter(labelOnlyBase=False))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(f"({letter}) {key}", fontsize=10)
