@@ -6,14 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from perovflow.reproduce.plots import pyplot, save_figure
+
 
 def ccd_figure(test: dict, train: dict, paths: dict, axes_labels: dict, path: Path, oracle: str, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 3, figsize=(13, 7.5))
+    fig, axes = pyplot().subplots(2, 3, figsize=(13, 7.5))
     ref = min(test["oracle"].min(), train["oracle"].min())
     ax = axes[0, 0]
     for data, label, style in ((train, "training", {"color": "0.6", "s": 4}), (test, "held-out test", {"color": "C0", "s": 6})):
@@ -50,8 +47,4 @@ def ccd_figure(test: dict, train: dict, paths: dict, axes_labels: dict, path: Pa
         ax.set_ylabel("E - E(first point) (meV/atom)")
         ax.set_title(f"({letter}) {name.replace('_', ' ')} (Fig. 9)", fontsize=10)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{title}\nlabels: {oracle} (stand-in oracle, not DFT)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title, oracle, dpi=110)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from perovflow.reproduce.plots import pyplot, save_figure
+
 
 def ternary_xy(fractions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Corners: first halide (0, 0), second (1, 0), third (1/2, sqrt(3)/2)."""
@@ -15,11 +17,9 @@ def ternary_xy(fractions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fig7_figure(history: list[dict], halides, path: Path, oracle: str, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
+
+    plt = pyplot()
 
     first, last = history[0], history[-1]
     fig, axes = plt.subplots(2, 3, figsize=(14, 8.5))
@@ -89,7 +89,4 @@ def fig7_figure(history: list[dict], halides, path: Path, oracle: str, title: st
     ax.set_ylabel("ML relaxations converged (%)")
     ax.set_title("(f) convergence within the step limit", fontsize=9)
     ax.legend(fontsize=7)
-    fig.suptitle(f"{title}\nlabels: {oracle} (stand-in oracle, not DFT)", fontsize=9)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title, oracle, dpi=110, tight=False)

@@ -10,6 +10,26 @@ import numpy as np
 PANELS = (("energy", "energy MAE (meV/atom)"), ("force", "force MAE (meV/Å)"))
 
 
+def pyplot():
+    """matplotlib.pyplot on the file-only backend (imported when a figure is drawn: it is slow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path, title: str, oracle: str, dpi: int, tight: bool = True) -> Path:
+    """Every reproduction figure's title names its oracle as a stand-in, then the PNG is written."""
+    fig.suptitle(f"{title}\nlabels: {oracle} (stand-in oracle, not DFT)", fontsize=9)
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    pyplot().close(fig)
+    return path
+
+
 def _plain_log_formatter(**kwargs):
     """Matplotlib's choice of which log ticks get a label, written as plain numbers (0.6, 20)
     instead of 6 x 10^-1: curves spanning less than a decade were hard to read."""
@@ -29,12 +49,7 @@ def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str
     """``curves``: label -> {"n_train": [...], "energy": reps x sizes, "force": reps x sizes}.
     ``paper_points``: optional {"energy"/"force": (n, value)} drawn as stars. ``panels``:
     (curve key, y label) per panel; ``reference_lines``: {key: (value, label)} drawn dashed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
+    fig, axes = pyplot().subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for (key, ylabel), ax, letter in zip(panels, np.atleast_1d(axes), "abcdef"):
         for i, (label, c) in enumerate(curves.items()):
             values = np.asarray(c[key], dtype=float)
@@ -60,8 +75,4 @@ def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str
         ax.set_title(f"({letter}) {key}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    fig.suptitle(f"{title}\nlabels: {oracle} (stand-in oracle, not DFT)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title, oracle, dpi=120)
