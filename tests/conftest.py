@@ -69,26 +69,27 @@ def module_target(mongo_uri):
     client.close()
 
 
-# Test files that take longest, slowest first (test durations of the CI log, 2026-11-30, after
-# the shared campaigns). `make test` distributes whole files to two processes in collection
-# order (`--dist loadfile --no-loadscope-reorder`); started last, one of these would leave the
-# other process idle for minutes. A file missing here keeps its place after them.
+# Test files that take longest, slowest first (test durations of the CI log of 2026-11-30,
+# scaled by what the shared campaigns and smaller sizes saved here). `make test` hands whole
+# files to two processes in collection order (`--dist loadfile --no-loadscope-reorder`);
+# started last, one of these would leave the other process idle for minutes. A file missing
+# here keeps its place after them.
 SLOWEST_FIRST = (
     "tests/fireworks/test_active_learning.py",
+    "tests/reliability/test_failures_surface.py",
     "tests/reproduce/test_reproduce.py",
     "tests/campaign/test_local.py",
-    "tests/reliability/test_failures_surface.py",
     "tests/reproduce/test_fig45.py",
     "tests/fireworks/test_job_categories.py",
-    "tests/campaign/test_krr_forces_campaign.py",
     "tests/fireworks/test_engine_failure.py",
-    "tests/reliability/test_backup_restore.py",
     "tests/reproduce/test_fig7_ccd.py",
+    "tests/campaign/test_krr_forces_campaign.py",
     "tests/store/test_server.py",
     "tests/analysis/test_report.py",
-    "tests/fireworks/test_initial_workflow.py",
+    "tests/reliability/test_backup_restore.py",
     "tests/exchange/test_round_trip.py",
     "tests/store/test_query_recipes.py",
+    "tests/fireworks/test_initial_workflow.py",
     "tests/engines/cp2k/test_cp2k_scratch.py",
     "tests/reliability/test_stale_lock.py",
     "tests/fireworks/test_fixes.py",
