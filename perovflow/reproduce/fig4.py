@@ -47,7 +47,7 @@ class Protocol:
     seeds: int
 
 
-FULL = Protocol(5, 10, 0.1, 30, 3, 1, 0.01, 60, 4, 3)
+FULL = Protocol(5, 20, 0.1, 30, 5, 1, 0.01, 60, 4, 5)
 QUICK = Protocol(1, 6, 0.1, 12, 2, 1, 0.01, 40, 3, 1)
 
 

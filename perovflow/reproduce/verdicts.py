@@ -35,6 +35,9 @@ def _pct(value: float) -> str:
 
 
 def saving(estimate: float, ci_low: float, ci_high: float, paper: float) -> tuple[str, str]:
+    if ci_high < 0:
+        return NOT_REPRODUCED, (f"95 % interval [{_pct(ci_low)}, {_pct(ci_high)}] lies below 0: the method needs "
+                                f"more data than random")
     if not ci_low > 0:
         return NOT_REPRODUCED, f"95 % interval [{_pct(ci_low)}, {_pct(ci_high)}] does not exclude 0"
     if not paper / FACTOR <= estimate <= paper * FACTOR:
