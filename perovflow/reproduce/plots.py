@@ -70,6 +70,8 @@ def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str
             if scale == "log":
                 axis.set_major_formatter(_plain_log_formatter())
                 axis.set_minor_formatter(_plain_log_formatter(labelOnlyBase=False))
+            elif axis is ax.xaxis:  # a linear x counts things: ticks where the points are
+                ax.set_xticks(sorted({int(v) for c in curves.values() for v in c["n_train"]}))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(f"({letter}) {key}", fontsize=10)
