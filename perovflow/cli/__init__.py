@@ -51,20 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     words = [word for word in argv if not word.startswith("-")]
     args = build_parser(science=not words or words[0] in SCIENCE_COMMANDS).parse_args(argv)
     logs.configure(args.log_verbose, args.log_quiet)
+    # errors whose message is the whole story, and the exit code each gives
+    known = ((server.DatabaseServerError, exit_codes.BAD_INPUT),
+             (DatabaseUnreachable, exit_codes.DATABASE_UNREACHABLE),
+             (DatabaseLoginRefused, exit_codes.DATABASE_LOGIN_REFUSED),
+             (MissingExtra, exit_codes.MISSING_EXTRA))
     try:
         return args.func(args)
-    except server.DatabaseServerError as exc:
+    except tuple(kind for kind, _ in known) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exit_codes.BAD_INPUT
-    except DatabaseUnreachable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_codes.DATABASE_UNREACHABLE
-    except DatabaseLoginRefused as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_codes.DATABASE_LOGIN_REFUSED
-    except MissingExtra as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exit_codes.MISSING_EXTRA
+        return next(code for kind, code in known if isinstance(exc, kind))
     except ModuleNotFoundError as exc:
         root = (exc.name or "").split(".")[0]
         if root not in EXTRAS:

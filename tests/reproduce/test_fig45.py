@@ -11,8 +11,8 @@ import math
 import numpy as np
 import pytest
 
-from perovflow.cli import main
 from perovflow.reproduce import stats
+from tests.reproduce.quick import quick_runs
 from tests.reproduce.tables import check_table_shows_the_json
 from tests.reproduce.test_reproduce import _expected_verdict, _shown
 
@@ -21,13 +21,8 @@ NAMES = ("fig4", "fig5")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    results = {}
-    for name in NAMES:
-        out = tmp_path_factory.mktemp(name)
-        rc = main(["reproduce", name, "--quick", "-o", str(out), "--cache", str(cache)])
-        results[name] = (rc, out, json.loads((out / f"{name}.json").read_text()) if rc == 0 else None)
-    return results
+    return {name: (rc, out, json.loads((out / f"{name}.json").read_text()) if rc == 0 else None)
+            for name, (rc, out) in quick_runs(tmp_path_factory, NAMES, shared_cache=True).items()}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 
-from perovflow.cli import main
 from perovflow.reproduce.ccd import quarter_rmse
 from perovflow.reproduce.verdicts import judge
+from tests.reproduce.quick import quick_runs
 from tests.reproduce.tables import check_table_shows_the_json
 
 NAMES = ("fig7", "ccd")
@@ -19,12 +19,8 @@ NAMES = ("fig7", "ccd")
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    results = {}
-    for name in NAMES:
-        out = tmp_path_factory.mktemp(name)
-        rc = main(["reproduce", name, "--quick", "-o", str(out)])
-        results[name] = (rc, out, json.loads((out / f"{name}.json").read_text()), (out / f"{name}.md").read_text())
-    return results
+    return {name: (rc, out, json.loads((out / f"{name}.json").read_text()), (out / f"{name}.md").read_text())
+            for name, (rc, out) in quick_runs(tmp_path_factory, NAMES).items()}
 
 
 def _expected(rule: str, v: dict) -> str:

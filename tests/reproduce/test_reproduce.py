@@ -14,6 +14,7 @@ import pytest
 
 from perovflow.cli import main
 from perovflow.reproduce import FIGURES, stats
+from tests.reproduce.quick import quick_runs
 from tests.reproduce.tables import check_table_shows_the_json
 
 # tests/reproduce/test_fig45.py (one shared label cache) and test_fig7_ccd.py (their own rules)
@@ -23,12 +24,7 @@ QUICK_HERE = [name for name in FIGURES if name not in CHECKED_ELSEWHERE]
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    results = {}
-    for name in QUICK_HERE:
-        out = tmp_path_factory.mktemp(name)
-        rc = main(["reproduce", name, "--quick", "-o", str(out)])
-        results[name] = (rc, out)
-    return results
+    return quick_runs(tmp_path_factory, QUICK_HERE)
 
 
 def _expected_verdict(rule: str, v: dict) -> str:
