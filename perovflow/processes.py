@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -36,17 +38,18 @@ from typing import Any, Callable
 PR_SET_PDEATHSIG = 1
 
 
-def _load_prctl():
+def _libc_function(name: str):
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl
+        return getattr(libc, name)
     except (OSError, AttributeError):
         return None
 
 
-_PRCTL = _load_prctl()  # looked up here, not in the forked child
+_PRCTL = _libc_function("prctl")  # looked up here, not in the forked child
+_TGKILL = _libc_function("tgkill")  # glibc 2.30 and later
 
 
 def _die_with_parent(parent: int) -> Callable[[], None]:
@@ -69,6 +72,46 @@ def engine_popen_options() -> dict[str, Any]:
     if _PRCTL is not None:
         options["preexec_fn"] = _die_with_parent(os.getpid())
     return options
+
+
+def _pidfd_exited(pidfd: int) -> bool:
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)  # readable once the process has exited
+    return bool(poller.poll(0))
+
+
+def signal_process(pid: int, signum: int, pidfd: int | None = None) -> None:
+    """Send ``signum`` to process ``pid`` (through ``pidfd`` when given); a process that is
+    gone is no error."""
+    try:
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signum)
+        else:
+            os.kill(pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def signal_main_thread(pid: int, signum: int, pidfd: int | None = None) -> None:
+    """Send ``signum`` to the main thread of process ``pid`` (whose thread id is ``pid``).
+
+    A Python program whose main thread blocks without a timeout (``Event.wait()``, as
+    secantusd-py does while it serves) runs its signal handler only once the signal
+    interrupts that thread. ``kill`` directs a signal at the whole process and the kernel
+    may hand it to another thread: the handler is then marked as due, but nothing wakes the
+    main thread to run it, and the process never stops. ``tgkill`` directs it at one
+    thread. With ``pidfd`` (from :func:`os.pidfd_open`), an exited process is not signalled.
+    Without ``tgkill`` (not Linux, old glibc) falls back to a process-directed signal.
+    """
+    if pidfd is not None and _pidfd_exited(pidfd):
+        return
+    if _TGKILL is None:
+        signal_process(pid, signum, pidfd)
+        return
+    if _TGKILL(pid, pid, signum) != 0:
+        error = ctypes.get_errno()
+        if error != errno.ESRCH:  # ESRCH: gone already
+            raise OSError(error, f"tgkill({pid}, {pid}, {signum}): {os.strerror(error)}")
 
 
 def process_alive(pid: int) -> bool:

@@ -64,3 +64,57 @@ def test_engine_child_dies_when_its_worker_is_killed(engine, tmp_path):
         if worker.poll() is None:
             worker.kill()
         worker.wait()
+
+
+# SIGTERM blocked in both threads; a second thread takes every SIGTERM sent to the process
+# (sigwait). One sent to the main thread alone stays pending there, where that thread sees it.
+RECEIVER = textwrap.dedent('''
+    import signal, sys, threading, time
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    taken = []
+    threading.Thread(target=lambda: taken.append(signal.sigwait({signal.SIGTERM})), daemon=True).start()
+    print("ready", flush=True)
+    sys.stdin.readline()  # the test has signalled
+    time.sleep(1.0)
+    print("process" if taken else "main" if signal.SIGTERM in signal.sigpending() else "none", flush=True)
+''')
+
+
+def test_signal_main_thread_reaches_the_main_thread_not_another(tmp_path):
+    """secantusd-py waits in its main thread; a SIGTERM another thread takes never runs its
+    handler, and `perovflow db stop` waited 30 s for it before its SIGKILL (issue 14's tests
+    took 31 s under load). os.kill here reports "process"."""
+    from perovflow.processes import signal_main_thread
+
+    child = subprocess.Popen([sys.executable, "-c", RECEIVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        pidfd = os.pidfd_open(child.pid)
+        try:
+            signal_main_thread(child.pid, signal.SIGTERM, pidfd)
+        finally:
+            os.close(pidfd)
+        child.stdin.write("\n")
+        child.stdin.flush()
+        assert child.stdout.readline().strip() == "main"
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_signal_main_thread_leaves_an_exited_process_alone():
+    """An exited (not yet reaped) process is not signalled; a pid that is gone raises nothing."""
+    from perovflow.processes import signal_main_thread
+
+    gone = subprocess.Popen(["true"])
+    pidfd = os.pidfd_open(gone.pid)
+    try:
+        while process_alive(gone.pid):
+            time.sleep(0.01)
+        signal_main_thread(gone.pid, signal.SIGKILL, pidfd)  # a zombie: nothing sent, nothing raised
+    finally:
+        os.close(pidfd)
+    gone.wait()
+    beyond = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process can have it
+    signal_main_thread(beyond, signal.SIGTERM)  # ESRCH: nothing raised

@@ -15,7 +15,7 @@ from perovflow.campaign.initial import first_jobs
 from perovflow.fireworks.builder import campaign_workflow
 from perovflow.fireworks.fixes import holder_gone
 from perovflow.fireworks.tasks import CampaignStepTask
-from perovflow.processes import engine_popen_options
+from perovflow.processes import engine_popen_options, signal_main_thread
 from perovflow.settings import CampaignSettings, with_added_settings
 from perovflow.store.connection import DatabaseTarget, launchpad, write_fworker_yaml, write_launchpad_yaml
 from perovflow.store.store import Store
@@ -194,8 +194,8 @@ def campaign_finished(db, campaign: str) -> bool:
 
 def stop_workers(workers: list[subprocess.Popen], timeout: float = 30.0) -> None:
     for worker in workers:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
+        if worker.poll() is None:  # at the main thread, where rlaunch's handler runs (see signal_main_thread)
+            signal_main_thread(worker.pid, signal.SIGTERM)
     for worker in workers:
         try:
             worker.wait(timeout=timeout)

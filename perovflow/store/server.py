@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from perovflow.files import write_text_atomic
-from perovflow.processes import process_alive, process_identity
+from perovflow.processes import process_alive, process_identity, signal_main_thread, signal_process
 from perovflow.store import credentials
 
 DEFAULT_HOST = "127.0.0.1"
@@ -259,7 +259,7 @@ def _launch(arguments: list[str], host: str, port: int, log_path: Path, timeout:
 
 
 def _end(process: subprocess.Popen) -> None:
-    process.terminate()
+    signal_main_thread(process.pid, signal.SIGTERM)  # our child: not reaped, so still its pid
     try:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
@@ -350,16 +350,6 @@ def start(
     return state, True
 
 
-def _signal(pidfd: int | None, pid: int, signum: int) -> None:
-    try:
-        if pidfd is not None:
-            signal.pidfd_send_signal(pidfd, signum)
-        else:
-            os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
-
-
 def stop(storage: Path | None = None, timeout: float = 30.0) -> ServerState | None:
     """Stop the server of this storage folder; returns what was stopped.
 
@@ -388,12 +378,14 @@ def stop(storage: Path | None = None, timeout: float = 30.0) -> ServerState | No
                 path.unlink(missing_ok=True)
                 return None
         else:
-            _signal(pidfd, state.pid, signal.SIGTERM)
+            # at the main thread: a SIGTERM the kernel hands to another thread of
+            # secantusd-py never runs its handler (see signal_main_thread)
+            signal_main_thread(state.pid, signal.SIGTERM, pidfd)
             deadline = time.monotonic() + timeout
             while process_alive(state.pid) and time.monotonic() < deadline:
                 time.sleep(0.1)
             if process_alive(state.pid):
-                _signal(pidfd, state.pid, signal.SIGKILL)
+                signal_process(state.pid, signal.SIGKILL, pidfd)
                 deadline = time.monotonic() + 5.0
                 while process_alive(state.pid) and time.monotonic() < deadline:
                     time.sleep(0.05)
