@@ -45,9 +45,9 @@ def label_source(store: Store) -> LabelSource:
         raise LookupError(f"campaign {store.campaign!r} has neither a model nor stored settings: "
                           "cannot tell which engine's labels are its own")
     from perovflow.engines import make_engine
-    from perovflow.settings import parse_campaign
+    from perovflow.settings import CampaignSettings
 
-    labelling = parse_campaign(stored).labelling
+    labelling = CampaignSettings.from_dict(stored).labelling  # stored as as_dict() writes it
     engine = make_engine(labelling.engine, **labelling.options)
     return LabelSource(engine.name, engine.settings_hash)
 
