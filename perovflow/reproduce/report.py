@@ -16,6 +16,8 @@ def markdown(record: dict) -> str:
              f"| quantity | paper | ours ({oracle}) | verdict |", "|---|---|---|---|"]
     for r in record["table"]:
         lines.append(f"| {r['quantity']} | {r['paper']} | {r['ours']} | {r['verdict']}: {r['reason']} |")
+    if record.get("notes"):
+        lines += ["", "Notes:"] + [f"- {note}" for note in record["notes"]]
     lines += ["", "Rules:"]
     for rule in sorted({r["rule"] for r in record["table"]}):
         lines.append(f"- {rule}: {RULE_TEXT[rule]}")

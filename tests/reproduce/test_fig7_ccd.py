@@ -73,7 +73,7 @@ def test_table_shows_the_json_and_verdicts_follow_from_the_numbers(runs, name):
 
 
 def test_fig7_numbers_come_from_its_history(runs):
-    _, _, record, _ = runs["fig7"]
+    _, _, record, markdown = runs["fig7"]
     first, last = record["history"][0], record["history"][-1]
     assert first["iteration"] == 0 and last["iteration"] == len(record["history"]) - 1 >= 1
     assert last["n_train"] > first["n_train"]  # the acquired oracle snapshots were added
@@ -82,6 +82,17 @@ def test_fig7_numbers_come_from_its_history(runs):
         assert h["convergence"] == pytest.approx(sum(r["ml_converged"] for r in rows) / len(rows))
         for r in rows:
             assert sum(r["fractions"]) == pytest.approx(1.0)
+        # an unconverged relaxation stopped above the ML fmax, a converged one at or below it
+        fmax = {True: [], False: []}
+        for r in rows:
+            fmax[r["ml_converged"]].append(r["ml_final_fmax"])
+        assert all(f > 0.005 for f in fmax[False]) and all(f <= 0.005 for f in fmax[True])
+        assert h["not_converged_final_fmax"] == sorted(fmax[False])
+        assert h["not_converged_within_test_fmax"] == sum(f <= record["protocol_settings"]["test_fmax"] for f in fmax[False])
+    noted = [h for h in record["history"] if h["not_converged_final_fmax"]]
+    assert len(record["notes"]) == len(noted)
+    for note, h in zip(record["notes"], noted):
+        assert note.startswith(f"model {h['iteration']} ") and f"- {note}" in markdown
     by_rule = {r["quantity"]: r["inputs"] for r in record["table"]}
     assert by_rule["final model: share of ML relaxations converged (%)"]["share"] == last["convergence"]
     drop = by_rule["active learning lowers the relaxed-energy MAE (final / initial)"]
