@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from perovflow.selection.checks import check_features, check_seed, check_sizes
 from perovflow.selection.constrained import Progress, constrained_kmeans
@@ -149,12 +150,16 @@ def cluster(
         raise ValueError(f"method {method!r} cannot enforce min_size/max_size; methods with size bounds: "
                          f"{', '.join(SIZE_BOUNDED)} (hdbscan takes min_size as its minimum cluster size)")
     info: dict[str, Any] = {}
-    if pca is not None:
+    # One BLAS thread: with two, OpenBLAS rounds the distances differently, and on MBTR rows
+    # (many near ties) k-means then forms other clusters (fig2's pool, 512 clusters). The
+    # same seed must select the same structures on every machine.
+    with threadpool_limits(limits=1, user_api="blas"):
+        if pca is not None:
+            t0 = time.perf_counter()
+            data, info["pca"] = pca_reduce(data, pca, seed)
+            info["pca"]["seconds"] = round(time.perf_counter() - t0, 3)
         t0 = time.perf_counter()
-        data, info["pca"] = pca_reduce(data, pca, seed)
-        info["pca"]["seconds"] = round(time.perf_counter() - t0, 3)
-    t0 = time.perf_counter()
-    result = _FUNCTIONS[method](data, n_clusters, low, high, seed, progress, **options)
+        result = _FUNCTIONS[method](data, n_clusters, low, high, seed, progress, **options)
     result.info.update(info)
     result.info["seconds"] = round(time.perf_counter() - t0, 3)
     return result
