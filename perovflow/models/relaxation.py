@@ -22,10 +22,13 @@ from perovflow.units import EV_TO_MEV
 @dataclass
 class MLRelaxation:
     energies: list[float] = field(default_factory=list)  # eV
-    max_forces: list[float] = field(default_factory=list)  # eV/Å
+    max_forces: list[float] = field(default_factory=list)  # eV/Å, largest atomic force of each step
     sigmas: list[float] = field(default_factory=list)  # meV/atom (empty without tracking)
     structures: list[Atoms] = field(default_factory=list)
     converged: bool = False
+    # the largest force the optimizer compared with fmax at the end: the atoms' and, with a
+    # moving cell, the cell's stress terms (an atom-converged relaxation can stop on those)
+    final_fmax: float | None = None
 
     @property
     def steps(self) -> int:
@@ -77,7 +80,8 @@ def ml_relax(
         trace.max_forces.append(float(np.linalg.norm(work.get_forces(), axis=1).max()))
         trace.structures.append(work.copy())
 
-    optimizer = BFGS(relaxation_target(work, cell), logfile=None)
+    target = relaxation_target(work, cell)
+    optimizer = BFGS(target, logfile=None)
     optimizer.attach(record, interval=1)
     # one BLAS thread for the steps: BFGS diagonalises a 3N x 3N Hessian every step, and
     # OpenBLAS threads on such small problems wait on each other (2.2 ms with one thread,
@@ -85,6 +89,7 @@ def ml_relax(
     # which is large, gets all threads back
     with threadpool_limits(limits=1, user_api="blas"), quiet_cell_filter():
         trace.converged = bool(optimizer.run(fmax=fmax, steps=max_steps))
+        trace.final_fmax = float(np.linalg.norm(target.get_forces(), axis=1).max())
     if track_sigma and features:
         sigmas = calculator.model.sigma(np.vstack(features)) * EV_TO_MEV
         trace.sigmas = [float(s) for s in sigmas]

@@ -156,11 +156,11 @@ def _test(model, descriptor, tests, n_starts, reference, halides, p: Protocol, i
           n_train: int, added: int) -> dict:
     """The relaxation test of one model: metrics over the mixed starts, mixing enthalpies."""
     began = time.perf_counter()
-    ml, final_fmax = [], []
+    ml, final = [], []
     for atoms in tests:
         trace = ml_relaxation(atoms, model, descriptor, p.ml_max_steps, False)
         ml.append(RelaxedEnergy(trace.energies[-1] / len(atoms), trace.converged, trace.steps))
-        final_fmax.append(trace.max_forces[-1])
+        final.append((trace.final_fmax, trace.max_forces[-1]))
     metrics = relaxation_test_metrics(ml[:n_starts], reference[:n_starts])
     ends_ml: dict[str, dict[str, float]] = {}
     ends_oracle: dict[str, dict[str, float]] = {}
@@ -172,9 +172,11 @@ def _test(model, descriptor, tests, n_starts, reference, halides, p: Protocol, i
     dh_oracle = mixing_enthalpies(mixed, [r.energy_per_atom for r in reference[:n_starts]], halides, ends_oracle)
     rows = [{"phase": a.info["phase"], "fractions": [a.get_chemical_symbols().count(h) / 24 for h in halides],
              "dh_ml_mev": dml, "dh_oracle_mev": dor, "ml_converged": m.converged,
-             "oracle_converged": r.converged, "ml_steps": m.steps, "ml_final_fmax": f}
-            for a, dml, dor, m, r, f in zip(mixed, dh_ml, dh_oracle, ml, reference, final_fmax)]
+             "oracle_converged": r.converged, "ml_steps": m.steps, "ml_final_fmax": f[0],
+             "ml_final_atom_force": f[1]}
+            for a, dml, dor, m, r, f in zip(mixed, dh_ml, dh_oracle, ml, reference, final)]
     stopped = [r["ml_final_fmax"] for r in rows if not r["ml_converged"]]
+    stopped_atoms = [r["ml_final_atom_force"] for r in rows if not r["ml_converged"]]
     converged = [r for r in rows if r["ml_converged"] and r["dh_ml_mev"] is not None and r["dh_oracle_mev"] is not None]
     dh_mae = float(np.mean([abs(r["dh_ml_mev"] - r["dh_oracle_mev"]) for r in converged])) if converged else None
     return {"iteration": iteration, "stage": stage, "n_train": n_train, "snapshots_added": added,
@@ -182,6 +184,7 @@ def _test(model, descriptor, tests, n_starts, reference, halides, p: Protocol, i
             # why the others did not converge: steps ran out close to fmax, or far from it
             "not_converged_within_test_fmax": sum(f <= p.test_fmax for f in stopped),
             "not_converged_final_fmax": sorted(stopped),
+            "not_converged_atoms_within_fmax": sum(f <= ACTIVE.ml_fmax for f in stopped_atoms),
             "mixing_enthalpies": rows, "seconds": time.perf_counter() - began}
 
 
@@ -194,8 +197,9 @@ def _unconverged_notes(history: list[dict], p: Protocol) -> list[str]:
             continue
         notes.append(f"model {h['iteration']} ({h['stage']}): {len(stopped)} of {h['n']} ML relaxations did not "
                      f"reach {ACTIVE.ml_fmax:g} eV/Å in {p.ml_max_steps} steps; {h['not_converged_within_test_fmax']} "
-                     f"of them ended within the oracle's {p.test_fmax:g} eV/Å; final max forces "
-                     f"{', '.join(f'{f:.3g}' for f in stopped)} eV/Å")
+                     f"of them ended within the oracle's {p.test_fmax:g} eV/Å, "
+                     f"{h['not_converged_atoms_within_fmax']} had their atoms converged (the cell was not); "
+                     f"final max forces (atoms and cell) {', '.join(f'{f:.3g}' for f in stopped)} eV/Å")
     return notes
 
 

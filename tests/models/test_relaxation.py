@@ -20,6 +20,7 @@ def test_relaxation_records_energy_force_and_sigma_per_step(trained):
     assert trace.energies[-1] < trace.energies[0]
     assert all(s >= 0 for s in trace.sigmas)
     assert trace.converged == (trace.max_forces[-1] < 0.05)
+    assert trace.final_fmax == trace.max_forces[-1]  # cell fixed: the optimizer sees the atoms' forces only
     threshold = float(np.median(trace.sigmas))
     crossing = trace.first_crossing(threshold)
     assert crossing is None or trace.sigmas[crossing] > threshold
