@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perovflow.reproduce.plots import pyplot, save_figure
+from perovflow.reproduce.plots import plain_log_ticks, pyplot, save_figure
 
 
 def ternary_xy(fractions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,6 +74,7 @@ def fig7_figure(history: list[dict], halides, path: Path, oracle: str, title: st
         else:
             ax.annotate(f"{h['stage']}: none converged", (h["iteration"], 4.7), fontsize=6, rotation=90)
     ax.set_yscale("log")
+    plain_log_ticks(ax.yaxis)
     ax.set_xlim(-0.3, iterations[-1] + 0.9)  # room for the stage labels right of the points
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("active-learning iteration (0: initial model)")

@@ -42,6 +42,12 @@ def _plain_log_formatter(**kwargs):
     return PlainLog(**kwargs)
 
 
+def plain_log_ticks(axis) -> None:
+    """Label a log axis with plain numbers (see :func:`_plain_log_formatter`)."""
+    axis.set_major_formatter(_plain_log_formatter())
+    axis.set_minor_formatter(_plain_log_formatter(labelOnlyBase=False))
+
+
 def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str,
                     paper_points: dict[str, tuple[float, float]] | None = None,
                     panels: tuple[tuple[str, str], ...] = PANELS, xlabel: str = "training structures",
@@ -68,8 +74,7 @@ def learning_curves(curves: dict[str, dict], path: Path, title: str, oracle: str
         ax.set_yscale("log")
         for axis, scale in ((ax.xaxis, xscale), (ax.yaxis, "log")):
             if scale == "log":
-                axis.set_major_formatter(_plain_log_formatter())
-                axis.set_minor_formatter(_plain_log_formatter(labelOnlyBase=False))
+                plain_log_ticks(axis)
             elif axis is ax.xaxis:  # a linear x counts things: ticks where the points are
                 ax.set_xticks(sorted({int(v) for c in curves.values() for v in c["n_train"]}))
         ax.set_xlabel(xlabel)
