@@ -80,7 +80,7 @@ RECEIVER = textwrap.dedent('''
 ''')
 
 
-def test_signal_main_thread_reaches_the_main_thread_not_another(tmp_path):
+def test_signal_main_thread_reaches_the_main_thread_not_another():
     """secantusd-py waits in its main thread; a SIGTERM another thread takes never runs its
     handler, and `perovflow db stop` waited 30 s for it before its SIGKILL (issue 14's tests
     took 31 s under load). os.kill here reports "process"."""
