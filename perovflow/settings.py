@@ -157,6 +157,10 @@ class SystemSettings:
 class PoolSettings:
     per_composition: int = _setting(100, "a positive integer", _positive_int, paper=100)
     test_per_composition: int = _setting(2, "a positive integer", _positive_int, paper=2)
+    # held-out structures whose errors set the GP amplitude of sigma; the paper has none
+    calibration_structures: int = _setting(
+        0, "a non-negative integer (0: sigma calibrated by leave-one-out residuals of the training set)",
+        _non_negative_int)
     seed: int = _setting(0, *_SEED)
     chunk_size: int = _setting(2000, "a positive integer (structures per featurization job)", _positive_int)
 
@@ -354,9 +358,13 @@ class CampaignSettings:
         return self.system.species
 
     def pool_sizes(self) -> dict[str, int]:
-        """How many pool and test structures the campaign generates (known before generating)."""
+        """How many pool, test and calibration structures the campaign generates (known before
+        generating)."""
         cells = len(enumerate_compositions(self.system.perovskite())) * len(self.phases)
-        return {"pool": cells * self.pool.per_composition, "test": cells * self.pool.test_per_composition}
+        sizes = {"pool": cells * self.pool.per_composition, "test": cells * self.pool.test_per_composition}
+        if self.pool.calibration_structures:
+            sizes["calibration"] = self.pool.calibration_structures
+        return sizes
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON (lists for tuples): a campaign file's sections, with the campaign's
@@ -372,7 +380,8 @@ class CampaignSettings:
 
 
 # settings added since campaigns were first stored, with the value every earlier campaign used
-ADDED_SETTINGS: dict[str, dict[str, Any]] = {"descriptor": {"normalization": "n_atoms"}, "relax": {"cell": "fixed"},
+ADDED_SETTINGS: dict[str, dict[str, Any]] = {"pool": {"calibration_structures": 0},
+                                             "descriptor": {"normalization": "n_atoms"}, "relax": {"cell": "fixed"},
                                              "model": {"force_directions": 4, "force_alpha": 5.0e-3},
                                              # earlier jobs had no category; any worker ran them, as they still do
                                              "queues": {"dft": "dft", "ml": "ml"}}
@@ -519,6 +528,9 @@ def parse_campaign(data: Any, source: str = "campaign") -> CampaignSettings:
     if sections["labelling"].engine == "imported" and sections["active"].enabled:
         raise CampaignError("active.enabled: imported labels cannot relax structures, which active learning "
                             "needs; allowed with labelling.engine imported: false")
+    if sections["labelling"].engine == "imported" and sections["pool"].calibration_structures:
+        raise CampaignError("pool.calibration_structures: imported labels come with their own structures, "
+                            "so there is none to hold out; allowed with labelling.engine imported: 0")
     if sections["active"].enabled and sections["descriptor"].normalization == "l2":
         raise CampaignError(
             "descriptor.normalization: 'l2' has no analytic MBTR forces (DScribe), which the ML "

@@ -27,6 +27,9 @@ def learning_curve(db: Database, campaign: str) -> list[dict[str, Any]]:
             "spearman": metrics.get("calibration_spearman"),
             "rmse_over_sigma": metrics.get("calibration_rmse_over_sigma_terciles"),
             "miscalibration_area": metrics.get("calibration_miscalibration_area"),
+            # what set sigma's amplitude: "held-out" (calibration set) or "leave-one-out", and on how many
+            "sigma_calibration": metrics.get("sigma_calibration"),
+            "sigma_calibration_rows": metrics.get("sigma_calibration_rows"),
             "engine": doc.get("engine"), "is_dft": doc.get("is_dft"),
         })
     return rows
@@ -62,8 +65,17 @@ def format_calibration(rows: list[dict[str, Any]]) -> list[str]:
         spearman = "-" if row["spearman"] is None else f"{row['spearman']:.2f}"
         ratios = " ".join(f"{r:.2f}" for r in row["rmse_over_sigma"])
         lines.append(f"    version {row['version']} ({_model_label(row)}): Spearman {spearman}, RMSE/sigma {ratios}, "
-                     f"area {_number(row['miscalibration_area'], 0)}")
+                     f"area {_number(row['miscalibration_area'], 0)}{_calibrated_by(row)}")
     return lines
+
+
+def _calibrated_by(row: dict[str, Any]) -> str:
+    n = row.get("sigma_calibration_rows")
+    if row.get("sigma_calibration") == "held-out":
+        return f"; sigma set on {n} held-out structures"
+    if row.get("sigma_calibration") == "leave-one-out":
+        return f"; sigma set by leave-one-out on {n} training structures"
+    return ""  # versions stored before the rule was recorded
 
 
 def fizzle_reason(db: Database, fw_id: int) -> str | None:

@@ -20,6 +20,8 @@ from perovflow.models.tuning import TuningResult, tune_krr
 from perovflow.settings import CampaignSettings
 from perovflow.units import EV_TO_MEV
 
+MIN_HELD_OUT = 5  # fewest labelled calibration structures that set sigma's amplitude
+
 
 @dataclass(frozen=True)
 class TrainingSet:
@@ -75,18 +77,38 @@ def fit_and_test(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperpar
         model = fit_with_forces(ctx, training, hyper, rows)
     else:
         model = KernelRidgeEnergy(hyper).fit(training.x, training.y, calibration_rows=rows)
+    held_out = calibrate_on_held_out(ctx, model)
     fit_seconds = time.perf_counter() - began
     engine = ctx.engine
     began = time.perf_counter()
     errors = test_errors(ctx, model)
-    all_metrics = {**errors.as_metrics(), "n_train": len(training.ids), **(metrics or {}),
-                   "sigma_calibration_rows": len(training.ids) if rows is None else len(rows),
+    if held_out is None:
+        calibrated_by = {"sigma_calibration": "leave-one-out",
+                         "sigma_calibration_rows": len(training.ids) if rows is None else len(rows)}
+    else:
+        calibrated_by = {"sigma_calibration": "held-out", "sigma_calibration_rows": held_out}
+    all_metrics = {**errors.as_metrics(), "n_train": len(training.ids), **(metrics or {}), **calibrated_by,
                    "fit_seconds": fit_seconds, "test_seconds": time.perf_counter() - began}
     arrays, record = model_record(
         model, ctx.descriptor.settings, metrics=all_metrics, tuning=tuning, training_ids=training.ids,
         extra={**meta, "engine": engine.name, "engine_settings_hash": engine.settings_hash,
                "is_dft": engine.is_dft, "training_ids": training.ids})
     return ctx.store.save_model(arrays, record, tag=tag)
+
+
+def calibrate_on_held_out(ctx: CampaignContext, model: KernelRidgeEnergy) -> int | None:
+    """With a calibration set (``pool.calibration_structures``), set sigma's amplitude from
+    the model's errors on its labelled structures; returns how many set it. None (the fit's
+    leave-one-out amplitude stays) without a calibration set or with fewer than
+    :data:`MIN_HELD_OUT` labelled structures in it (say, after failed labels)."""
+    if not ctx.settings.pool.calibration_structures:
+        return None
+    ids, features = ctx.features("calibration")
+    energy = ctx.labelled_energies(ids)
+    rows = [i for i, sid in enumerate(ids) if sid in energy]
+    if len(rows) < MIN_HELD_OUT:
+        return None
+    return model.calibrate_on_held_out(features[rows], np.array([energy[ids[i]] for i in rows]))
 
 
 def fit_with_forces(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperparameters,

@@ -20,7 +20,7 @@ from perovflow.provenance import provenance
 from perovflow.selection import batches_one_per_cluster, cluster
 from perovflow.settings import CampaignSettings
 from perovflow.store.store import Store
-from perovflow.structures import generate_pool, generate_test_set
+from perovflow.structures import generate_calibration_set, generate_pool, generate_test_set
 
 
 def first_jobs(settings: CampaignSettings) -> Next:
@@ -49,7 +49,8 @@ def featurize_and_select(settings: CampaignSettings, sizes: dict[str, int], afte
 
 
 def generate(ctx: CampaignContext) -> Next:
-    """Generate the structure pool and the held-out test set into the store."""
+    """Generate the structure pool, the held-out test set and, when the campaign has one, the
+    calibration set into the store."""
     settings, store = ctx.settings, ctx.store
     store.ensure_indexes()
     if store.stored_settings() is None:  # added with `lpad add` rather than `perovflow submit`
@@ -61,6 +62,9 @@ def generate(ctx: CampaignContext) -> Next:
         "test": generate_test_set(ctx.system, phases=phases, per_composition=settings.pool.test_per_composition,
                                   seed=settings.pool.seed),
     }
+    if settings.pool.calibration_structures:
+        structures["calibration"] = generate_calibration_set(
+            ctx.system, phases=phases, size=settings.pool.calibration_structures, seed=settings.pool.seed)
     return Next(record={role: len(store.add_structures(atoms, role=role)) for role, atoms in structures.items()})
 
 
@@ -90,8 +94,8 @@ def cluster_batches(features: np.ndarray, settings: CampaignSettings) -> tuple[n
 
 
 def select(ctx: CampaignContext) -> Next:
-    """Cluster the pool and fix the batches (stored once), then label the test set and the
-    first batch and fit."""
+    """Cluster the pool and fix the batches (stored once), then label the test set, the
+    calibration set (if any) and the first batch, and fit."""
     store = ctx.store
     selection = store.selection("initial")
     if selection is None:
@@ -105,7 +109,8 @@ def select(ctx: CampaignContext) -> Next:
             "seconds": time.perf_counter() - start,
         })
         selection = store.selection("initial")
-    return batch_jobs(ctx.settings, selection["batches"][0], 0, extra_label_ids=store.structure_ids("test"))
+    held_out = store.structure_ids("test") + store.structure_ids("calibration")
+    return batch_jobs(ctx.settings, selection["batches"][0], 0, extra_label_ids=held_out)
 
 
 def batch_jobs(settings: CampaignSettings, batch_ids: list[str], batch: int,

@@ -23,7 +23,11 @@ describes label noise, and a held-out residual is an error of the latent functio
 ``"loo"`` (models stored before 2026-11-30) scaled them by the variance with alpha added: with
 alpha at 1e-10 and long length scales that variance is mostly alpha, and the demo's sigmas
 came out 1.6-2.2 times too small. Models stored before either used the maximum-likelihood
-amplitude (rule ``"ml"``). A stored model keeps its amplitude and its rule.
+amplitude (rule ``"ml"``). A campaign with a calibration set (``pool.calibration_structures``)
+sets it instead from the errors at those held-out structures (rule ``"holdout"``,
+:func:`holdout_amplitude`): leave-one-out residuals of a diverse (k-means-selected) training set
+come from structures farther from the rest than typical ones, and overstate the error of a
+model trained on a few hundred of them. A stored model keeps its amplitude and its rule.
 """
 from __future__ import annotations
 
@@ -33,7 +37,8 @@ import numpy as np
 from scipy.linalg import blas, lapack, solve_triangular
 
 BLOCK_BYTES = 64 * 2**20  # largest temporary (kernel rows, solves) in bytes
-AMPLITUDE_RULES = ("loo_latent", "loo", "ml")  # leave-one-out, latent or with alpha; maximum likelihood
+# leave-one-out, latent or with alpha; maximum likelihood; errors at held-out structures
+AMPLITUDE_RULES = ("loo_latent", "loo", "ml", "holdout")
 LOO_SAMPLE = 2000  # most training rows whose leave-one-out residuals set the amplitude
 # rows whose latent leave-one-out variance is below this share of alpha are (near-)duplicates
 # of other rows: their residual is the regulariser's, not a prediction error
@@ -172,6 +177,22 @@ def loo_amplitude(factor: np.ndarray, weights: np.ndarray, sample: int = LOO_SAM
     return float(np.sqrt(np.mean(squared_residuals[usable] / latent[usable])))
 
 
+def holdout_amplitude(errors: np.ndarray, unit_sd: np.ndarray, alpha: float) -> tuple[float, int]:
+    """GP amplitude A at which sigma = A u matches the errors ``errors`` of held-out structures
+    whose unit-amplitude latent standard deviations are ``unit_sd``: A^2 = mean_j e_j^2 / u_j^2
+    over the structures with u_j^2 >= :data:`LATENT_FLOOR` alpha (the others repeat a training
+    structure, and their error is the regulariser's). Returns (A, structures used)."""
+    errors = np.asarray(errors, dtype=np.float64).reshape(-1)
+    unit_sd = np.asarray(unit_sd, dtype=np.float64).reshape(-1)
+    if errors.shape != unit_sd.shape:
+        raise ValueError(f"{len(errors)} errors but {len(unit_sd)} standard deviations")
+    usable = unit_sd ** 2 >= LATENT_FLOOR * alpha
+    if not usable.any():
+        raise ValueError(f"no held-out structure to calibrate sigma on: {len(errors)} given, none farther from "
+                         "the training set than a repeat of a training structure")
+    return float(np.sqrt(np.mean((errors[usable] / unit_sd[usable]) ** 2))), int(usable.sum())
+
+
 class KernelEnergyModel:
     """What the energy-only and the energy-and-force kernel models share: training rows, GP
     amplitude, Cholesky factor on demand, feature checks and forces from the energy gradient.
@@ -223,6 +244,9 @@ class KernelEnergyModel:
         """The amplitude of :attr:`amplitude_rule`, computed from the factor and the weights
         when not known yet (after a fit, or for a file written without it)."""
         if self.amplitude is None:
+            if self.amplitude_rule == "holdout":
+                raise ValueError("a model calibrated on held-out structures (amplitude rule 'holdout') lost its "
+                                 "amplitude: calibrate it again with calibrate_on_held_out")
             factor = self._ensure_factor()
             if self.amplitude_rule in ("loo", "loo_latent"):
                 # only energy rows: they come first in the weights of both models
@@ -236,8 +260,33 @@ class KernelEnergyModel:
                                        / np.sqrt(len(self.weights)))
         return self.amplitude
 
+    def _amplitude_after_fit(self, calibration_rows: np.ndarray | None) -> None:
+        """The fit's own amplitude; a held-out calibration belongs to the previous fit."""
+        if self.amplitude_rule == "holdout":
+            self.amplitude_rule = "loo_latent"
+        self.amplitude = None
+        self._calibration_rows = calibration_rows
+        self.amplitude = self._ensure_amplitude()
+
     def _check_features(self, x: np.ndarray) -> np.ndarray:
         return checked_features(x, self.x_train, self.weights)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def sigma(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def calibrate_on_held_out(self, x: np.ndarray, energy_per_atom: np.ndarray) -> int:
+        """Set the amplitude from the errors of the fitted model at structures it was not
+        trained on (rule ``"holdout"``, :func:`holdout_amplitude`); returns how many were used."""
+        y = np.asarray(energy_per_atom, dtype=np.float64).reshape(-1)
+        if len(y) != len(x):
+            raise ValueError(f"{len(x)} held-out feature rows but {len(y)} energies")
+        unit_sd = self.sigma(x) / self._ensure_amplitude()
+        amplitude, used = holdout_amplitude(self.predict(x) - y, unit_sd, self.hyper.alpha)
+        self.amplitude, self.amplitude_rule = amplitude, "holdout"
+        return used
 
     def energy_gradient(self, features: np.ndarray) -> tuple[float, np.ndarray]:
         raise NotImplementedError
@@ -277,9 +326,7 @@ class KernelRidgeEnergy(KernelEnergyModel):
         self._factor = factorise_kernel(x, self.hyper.gamma, self.hyper.alpha, self._x_sq)
         centred = y - self.offset
         self.weights = cholesky_solve(self._factor, centred)
-        self.amplitude = None
-        self._calibration_rows = calibration_rows
-        self.amplitude = self._ensure_amplitude()
+        self._amplitude_after_fit(calibration_rows)
         return self
 
     def _factorise(self) -> np.ndarray:

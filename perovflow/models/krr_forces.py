@@ -215,9 +215,7 @@ class KernelRidgeEnergyForces(KernelEnergyModel):
         self._factor = self._factorise()
         self.weights = cholesky_solve(self._factor, np.concatenate([y - self.offset, targets]))
         self._fold()
-        self.amplitude = None
-        self._calibration_rows = calibration_rows
-        self.amplitude = self._ensure_amplitude()
+        self._amplitude_after_fit(calibration_rows)
         return self
 
     def _factorise(self, block_bytes: int | None = None) -> np.ndarray:

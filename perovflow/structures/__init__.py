@@ -15,6 +15,7 @@ from perovflow.structures.compositions import (
 from perovflow.structures.constraint import SymmetryConstraint
 from perovflow.structures.generator import (
     build_structure,
+    generate_calibration_set,
     generate_pool,
     generate_relaxation_starts,
     generate_test_set,
@@ -48,6 +49,7 @@ __all__ = [
     "check_composition",
     "composition_string",
     "enumerate_compositions",
+    "generate_calibration_set",
     "generate_pool",
     "generate_relaxation_starts",
     "generate_test_set",

@@ -36,7 +36,7 @@ from perovflow.structures.settings import PerturbationSettings
 from perovflow.structures.system import PerovskiteSystem
 from perovflow.structures.vegard import vegard_lattice_constant
 
-ROLES: dict[str, int] = {"pool": 0, "test": 1, "relax_start": 2}
+ROLES: dict[str, int] = {"pool": 0, "test": 1, "relax_start": 2, "calibration": 3}  # random streams
 
 
 @dataclass
@@ -210,6 +210,25 @@ def generate_test_set(
     """The test set: like the pool but from a different random stream of the same seed."""
     return _per_composition(system, phases, per_composition, seed,
                             settings or PerturbationSettings(), "test", compositions)
+
+
+def generate_calibration_set(
+    system: PerovskiteSystem,
+    phases: Iterable[str] | str = PHASES,
+    size: int = 100,
+    seed: int = 0,
+    settings: PerturbationSettings | None = None,
+) -> list[Atoms]:
+    """``size`` held-out structures whose errors calibrate sigma, drawn like the test set from
+    a random stream of their own: the fewest per composition and phase that give ``size``,
+    then a seeded random ``size`` of them (in their generated order)."""
+    size = _check_count("size", size)
+    seed = _check_seed(seed)
+    cells = len(enumerate_compositions(system)) * len(normalise_phases(phases))
+    drawn = _per_composition(system, phases, -(-size // cells), seed, settings or PerturbationSettings(),
+                             "calibration", None)
+    keep = np.sort(np.random.default_rng([seed, ROLES["calibration"]]).choice(len(drawn), size, replace=False))
+    return [drawn[i] for i in keep]
 
 
 def generate_relaxation_starts(

@@ -24,7 +24,10 @@ def _png_width(path) -> int:
 def test_status_prints_energy_and_force_errors_and_the_calibration(mongo_db, tmp_path):
     store = Store(mongo_db, "curve")
     store.ensure_indexes()
-    for batch, metrics in enumerate((OLD, NEW, {**NEW, "calibration_spearman": None, "n_train": 120})):
+    held_out = {"sigma_calibration": "held-out", "sigma_calibration_rows": 25}
+    loo = {"sigma_calibration": "leave-one-out", "sigma_calibration_rows": 80}
+    for batch, metrics in enumerate((OLD, {**NEW, **loo}, {**NEW, **held_out, "calibration_spearman": None,
+                                                          "n_train": 120})):
         store.save_model({"weights": np.zeros(2)}, {"kind": "test", "stage": "initial", "batch": batch,
                                                      "metrics": metrics}, tag=f"initial/batch-{batch}")
     info = summary(mongo_db, "curve")
@@ -35,8 +38,11 @@ def test_status_prints_energy_and_force_errors_and_the_calibration(mongo_db, tmp
     assert any(line.split() == ["1", "batch", "0", "40", "50", "4.250", "5.500", "-", "-"] for line in lines), text
     assert any(line.split() == ["2", "batch", "1", "80", "50", "1.125", "1.500", "61.2", "83.5"] for line in lines)
     # the first and the latest model with a calibration, the old record has none
-    assert "version 2 (batch 1): Spearman 0.38, RMSE/sigma 0.90 1.10 1.30, area 0.045" in text
-    assert "version 3 (batch 2): Spearman -, RMSE/sigma 0.90 1.10 1.30, area 0.045" in text
+    # with what set sigma's amplitude (records stored before it was recorded: nothing)
+    assert ("version 2 (batch 1): Spearman 0.38, RMSE/sigma 0.90 1.10 1.30, area 0.045; sigma set by "
+            "leave-one-out on 80 training structures") in text
+    assert ("version 3 (batch 2): Spearman -, RMSE/sigma 0.90 1.10 1.30, area 0.045; sigma set on 25 held-out "
+            "structures") in text
 
     # two panels (energy, force) once some version has force errors; one for old records only
     assert _png_width(plot_learning_curve(info, tmp_path / "both.png")) == 2 * 660

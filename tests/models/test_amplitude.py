@@ -1,5 +1,6 @@
-"""The GP amplitude: calibrated by latent leave-one-out residuals by default; the older
-rules (leave-one-out with alpha as noise, maximum likelihood) for files that recorded them."""
+"""The GP amplitude: calibrated by latent leave-one-out residuals by default, or by the errors
+at held-out structures (a campaign's calibration set); the older rules (leave-one-out with
+alpha as noise, maximum likelihood) for files that recorded them."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,7 @@ from perovflow.models.krr import (
     KernelRidgeEnergy,
     KRRHyperparameters,
     gaussian_kernel,
+    holdout_amplitude,
     inverse_diagonal,
     loo_amplitude,
 )
@@ -85,7 +87,7 @@ def test_sigma_is_the_rms_error_when_the_truth_is_a_gp_draw():
     y = truth + noise * rng.normal(size=len(x))
     hyper = KRRHyperparameters(alpha=(noise / amplitude) ** 2, gamma=gamma)
     ratios = {}
-    for rule in AMPLITUDE_RULES:
+    for rule in (rule for rule in AMPLITUDE_RULES if rule != "holdout"):  # holdout: below
         model = KernelRidgeEnergy(hyper, amplitude_rule=rule).fit(x[:n_train], y[:n_train])
         errors = model.predict(x[n_train:]) - truth[n_train:]
         ratios[rule] = rmse_over_sigma(errors, model.sigma(x[n_train:]))
@@ -146,3 +148,54 @@ def test_duplicated_rows_keep_the_latent_amplitude_finite():
     assert np.isfinite(doubled.amplitude) and 0.5 < doubled.amplitude / single.amplitude < 2
     with pytest.raises(ValueError, match="duplicates another training row"):
         loo_amplitude(single._ensure_factor(), single.weights, alpha=1.0)
+
+
+def _gp_draw(n: int, amplitude: float = 0.01, gamma: float = 0.1, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8))
+    truth = amplitude * np.linalg.cholesky(gaussian_kernel(x, x, gamma) + 1e-10 * np.eye(n)) @ rng.normal(size=n)
+    return x, truth
+
+
+def test_holdout_amplitude_is_the_rms_scaled_error_of_the_held_out_structures():
+    """A^2 = mean e_j^2 / u_j^2 over held-out structures (u: unit-amplitude latent sd), set
+    after the fit; on a GP-prior draw it is calibrated on a third set (0.8-1.25 per tercile)."""
+    x, truth = _gp_draw(1500)
+    train, held_out, test = np.arange(500), np.arange(500, 800), np.arange(800, 1500)
+    model = KernelRidgeEnergy(KRRHyperparameters(alpha=1e-8, gamma=0.1)).fit(x[train], truth[train])
+    loo = model.amplitude
+    unit = model.sigma(x[held_out]) / loo
+    errors = model.predict(x[held_out]) - truth[held_out]
+    used = model.calibrate_on_held_out(x[held_out], truth[held_out])
+    assert used == len(held_out) and model.amplitude_rule == "holdout"
+    assert model.amplitude == pytest.approx(np.sqrt(np.mean((errors / unit) ** 2)), rel=1e-9)
+    assert model.amplitude != pytest.approx(loo, rel=1e-3)  # a second, independent estimate
+    ratios = rmse_over_sigma(model.predict(x[test]) - truth[test], model.sigma(x[test]))
+    assert all(0.8 <= r <= 1.25 for r in ratios), ratios
+
+
+def test_holdout_rule_round_trips_and_a_refit_recalibrates_by_leave_one_out():
+    x, y = _data(60)
+    model = KernelRidgeEnergy(HYPER).fit(x[:40], y[:40])
+    model.calibrate_on_held_out(x[40:], y[40:])
+    again = KernelRidgeEnergy.from_arrays(model.to_arrays())
+    assert again.amplitude_rule == "holdout" and again.amplitude == model.amplitude
+    assert np.allclose(again.sigma(x[40:]), model.sigma(x[40:]), rtol=1e-10)
+    again.fit(x[:40], y[:40])  # the held-out calibration belonged to the earlier fit
+    assert again.amplitude_rule == "loo_latent"
+    assert again.amplitude == pytest.approx(KernelRidgeEnergy(HYPER).fit(x[:40], y[:40]).amplitude, rel=1e-12)
+    lost = {**model.to_arrays(), "amplitude": np.array(np.nan)}
+    with pytest.raises(ValueError, match="calibrated on held-out structures"):
+        KernelRidgeEnergy.from_arrays(lost).sigma(x[40:])
+
+
+def test_holdout_needs_structures_away_from_the_training_set():
+    x, y = _data(30)
+    model = KernelRidgeEnergy(HYPER).fit(x, y)
+    with pytest.raises(ValueError, match="no held-out structure to calibrate sigma on"):
+        holdout_amplitude(np.full(4, 1e-3), np.zeros(4), alpha=1e-4)  # sd rounded to nothing
+    assert holdout_amplitude(np.array([1e-3, 1.0]), np.array([1e-2, 0.0]), alpha=1e-4) == (pytest.approx(0.1), 1)
+    with pytest.raises(ValueError, match="5 held-out feature rows but 4 energies"):
+        model.calibrate_on_held_out(x[:5] + 0.5, y[:4])
+    with pytest.raises(ValueError, match="3 errors but 2 standard deviations"):
+        holdout_amplitude(np.zeros(3), np.ones(2), alpha=1e-4)

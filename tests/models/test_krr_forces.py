@@ -262,3 +262,16 @@ def test_blocked_factor_is_the_observation_kernel(toy):
     for block_bytes in (None, 8 * len(kernel) * 7):  # one block; blocks of 7 rows straddling N
         factor = np.tril(model._factorise(block_bytes=block_bytes))
         assert np.allclose(factor @ factor.T, kernel, rtol=1e-9, atol=1e-9 * np.abs(kernel).max())
+
+
+def test_held_out_structures_calibrate_the_force_model_like_the_energy_model(toy):
+    train, test, obs, _, _ = toy
+    model = KernelRidgeEnergyForces(KRRForcesHyperparameters(alpha=1e-8, gamma=GAMMA, force_alpha=1e-8,
+                                                             directions=6)).fit(train[0], train[2], obs)
+    unit = model.sigma(test[0]) / model.amplitude
+    used = model.calibrate_on_held_out(test[0], test[2])
+    assert used == len(test[2]) and model.amplitude_rule == "holdout"
+    assert model.amplitude == pytest.approx(np.sqrt(np.mean(((model.predict(test[0]) - test[2]) / unit) ** 2)),
+                                            rel=1e-9)
+    again = KernelRidgeEnergyForces.from_arrays(model.to_arrays())
+    assert again.amplitude_rule == "holdout" and again.amplitude == model.amplitude

@@ -12,6 +12,7 @@ from perovflow.structures import (
     PerovskiteSystem,
     PerturbationSettings,
     build_structure,
+    generate_calibration_set,
     generate_pool,
     generate_relaxation_starts,
     generate_test_set,
@@ -84,6 +85,20 @@ def test_reproducible_and_streams_differ():
     assert not any(np.allclose(x.positions, y.positions) for x, y in zip(a, c))
     assert not any(np.allclose(x.positions, y.positions) for x, y in zip(a, t))
     assert {x.info["role"] for x in t} == {"test"}
+
+
+def test_calibration_set_is_its_own_stream_of_the_asked_size():
+    cells = 25 * 4  # CsPb(Cl/Br)3: 25 compositions, 4 phases
+    test = generate_test_set(BINARY, per_composition=2, seed=3)
+    for size in (cells, 130):  # one per composition and phase; two each, 130 of them kept
+        held_out = generate_calibration_set(BINARY, size=size, seed=3)
+        again = generate_calibration_set(BINARY, size=size, seed=3)
+        assert len(held_out) == size and {a.info["role"] for a in held_out} == {"calibration"}
+        assert all(np.array_equal(x.positions, y.positions) for x, y in zip(held_out, again))
+        assert not any(np.allclose(x.positions, y.positions) for x in held_out for y in test[:20])
+    assert len({a.info["phase"] for a in generate_calibration_set(BINARY, size=8, seed=3)}) > 1
+    with pytest.raises(ValueError, match="size"):
+        generate_calibration_set(BINARY, size=0)
 
 
 def test_chunks_equal_the_full_pool():
