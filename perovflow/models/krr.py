@@ -179,9 +179,15 @@ def loo_amplitude(factor: np.ndarray, weights: np.ndarray, sample: int = LOO_SAM
 
 def holdout_amplitude(errors: np.ndarray, unit_sd: np.ndarray, alpha: float) -> tuple[float, int]:
     """GP amplitude A at which sigma = A u matches the errors ``errors`` of held-out structures
-    whose unit-amplitude latent standard deviations are ``unit_sd``: A^2 = mean_j e_j^2 / u_j^2
-    over the structures with u_j^2 >= :data:`LATENT_FLOOR` alpha (the others repeat a training
-    structure, and their error is the regulariser's). Returns (A, structures used)."""
+    whose unit-amplitude latent standard deviations are ``unit_sd``: the mean squared sigma
+    equals the mean squared error, A^2 = sum_j e_j^2 / sum_j u_j^2, over the structures with
+    u_j^2 >= :data:`LATENT_FLOOR` alpha (the others repeat a training structure, and their error
+    is the regulariser's). Returns (A, structures used).
+
+    Not the Gaussian maximum-likelihood mean_j e_j^2 / u_j^2: there a few structures with
+    small u and a larger error set the level for all. On the demo's models that estimate
+    left sigma 10-20 % too large on an independent 500-structure test set; this one within
+    0.88-1.21 of RMSE / mean sigma in every tercile of every model (README)."""
     errors = np.asarray(errors, dtype=np.float64).reshape(-1)
     unit_sd = np.asarray(unit_sd, dtype=np.float64).reshape(-1)
     if errors.shape != unit_sd.shape:
@@ -190,7 +196,7 @@ def holdout_amplitude(errors: np.ndarray, unit_sd: np.ndarray, alpha: float) -> 
     if not usable.any():
         raise ValueError(f"no held-out structure to calibrate sigma on: {len(errors)} given, none farther from "
                          "the training set than a repeat of a training structure")
-    return float(np.sqrt(np.mean((errors[usable] / unit_sd[usable]) ** 2))), int(usable.sum())
+    return float(np.sqrt(np.sum(errors[usable] ** 2) / np.sum(unit_sd[usable] ** 2))), int(usable.sum())
 
 
 class KernelEnergyModel:

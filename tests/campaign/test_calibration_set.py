@@ -37,7 +37,7 @@ def test_held_out_structures_set_sigma_of_every_model(mongo_db):
         assert record["metrics"]["sigma_calibration_rows"] == 30
         model, _ = ctx.model(record["tag"])
         unit = model.sigma(features) / model.amplitude
-        expected = np.sqrt(np.mean(((model.predict(features) - y) / unit) ** 2))
+        expected = np.sqrt(np.sum((model.predict(features) - y) ** 2) / np.sum(unit ** 2))
         assert model.amplitude == pytest.approx(expected, rel=1e-9)
     assert "sigma set on 30 held-out structures" in format_summary(summary(mongo_db, campaign.name))
 

@@ -158,7 +158,7 @@ def _gp_draw(n: int, amplitude: float = 0.01, gamma: float = 0.1, seed: int = 0)
 
 
 def test_holdout_amplitude_is_the_rms_scaled_error_of_the_held_out_structures():
-    """A^2 = mean e_j^2 / u_j^2 over held-out structures (u: unit-amplitude latent sd), set
+    """A^2 = sum e_j^2 / sum u_j^2 over held-out structures (u: unit-amplitude latent sd), set
     after the fit; on a GP-prior draw it is calibrated on a third set (0.8-1.25 per tercile)."""
     x, truth = _gp_draw(1500)
     train, held_out, test = np.arange(500), np.arange(500, 800), np.arange(800, 1500)
@@ -168,7 +168,7 @@ def test_holdout_amplitude_is_the_rms_scaled_error_of_the_held_out_structures():
     errors = model.predict(x[held_out]) - truth[held_out]
     used = model.calibrate_on_held_out(x[held_out], truth[held_out])
     assert used == len(held_out) and model.amplitude_rule == "holdout"
-    assert model.amplitude == pytest.approx(np.sqrt(np.mean((errors / unit) ** 2)), rel=1e-9)
+    assert model.amplitude == pytest.approx(np.sqrt(np.sum(errors ** 2) / np.sum(unit ** 2)), rel=1e-9)
     assert model.amplitude != pytest.approx(loo, rel=1e-3)  # a second, independent estimate
     ratios = rmse_over_sigma(model.predict(x[test]) - truth[test], model.sigma(x[test]))
     assert all(0.8 <= r <= 1.25 for r in ratios), ratios
@@ -195,6 +195,9 @@ def test_holdout_needs_structures_away_from_the_training_set():
     with pytest.raises(ValueError, match="no held-out structure to calibrate sigma on"):
         holdout_amplitude(np.full(4, 1e-3), np.zeros(4), alpha=1e-4)  # sd rounded to nothing
     assert holdout_amplitude(np.array([1e-3, 1.0]), np.array([1e-2, 0.0]), alpha=1e-4) == (pytest.approx(0.1), 1)
+    # the mean squared error over the mean squared sd, not the mean of the squared ratios (5.05)
+    assert holdout_amplitude(np.array([1.0, 1.0]), np.array([1.0, 0.1]), alpha=1e-4)[0] == pytest.approx(
+        np.sqrt(2 / 1.01))
     with pytest.raises(ValueError, match="5 held-out feature rows but 4 energies"):
         model.calibrate_on_held_out(x[:5] + 0.5, y[:4])
     with pytest.raises(ValueError, match="3 errors but 2 standard deviations"):
