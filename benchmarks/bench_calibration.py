@@ -10,7 +10,9 @@ draw to the next: the intervals say which departures from 1 are real.
 
 Run, with the campaign's database running (``perovflow db start``):
 ``python benchmarks/bench_calibration.py --campaign demo [--per-composition 5] [--seed 8]``.
-Prints a table and saves JSON to ``benchmarks/results/calibration_<campaign>.json``.
+Prints a table and saves JSON to ``benchmarks/results/calibration_<campaign>.json``. Stored:
+``calibration_demo.json`` (the demo, sigma from 100 held-out structures) and
+``calibration_demo_loo.json`` (the demo before it had them: sigma by leave-one-out).
 """
 from __future__ import annotations
 
@@ -94,10 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     for record in store.models():
         model, meta = ctx.model(record["tag"])
         results.append({"version": record["version"], "tag": record["tag"], "n_train": len(meta["training_ids"]),
+                        "amplitude_rule": record.get("amplitude_rule"),
+                        "sigma_calibration_rows": record.get("metrics", {}).get("sigma_calibration_rows"),
                         "campaign_test_set": measured(model, x_own, y_own, args.bootstrap, 0),
                         "independent_test_set": measured(model, x_new, y_new, args.bootstrap, 0)})
         own, new = results[-1]["campaign_test_set"], results[-1]["independent_test_set"]
-        print(f"v{record['version']:<3d} {record['tag']:28s} n={results[-1]['n_train']:5d}  "
+        print(f"v{record['version']:<3d} {record['tag']:28s} n={results[-1]['n_train']:5d} "
+              f"{results[-1]['amplitude_rule']}  "
               f"own {' '.join(f'{r:.2f}' for r in own['rmse_over_sigma'])}  "
               f"independent {' '.join(f'{r:.2f} [{a:.2f},{b:.2f}]' for r, (a, b) in zip(new['rmse_over_sigma'], new['rmse_over_sigma_95']))}"
               f"  Spearman {new['spearman']}  area {new['miscalibration_area']:.3f}", flush=True)

@@ -29,7 +29,8 @@ def test_lpad_add_of_the_dry_run_file_runs_the_demo_first_fireworks(target, tmp_
     dry = run(BIN / "perovflow", "submit", demo, "--dry-run", "-o", wf, "--uri", target.uri, "--database",
               target.database)
     assert dry.returncode == 0, dry.stderr
-    assert "11 Fireworks" in dry.stdout and wf.is_file()
+    # generate, 8 pool chunks, test and calibration featurizing, select
+    assert "12 Fireworks" in dry.stdout and wf.is_file()
     client = MongoClient(target.uri)
     assert target.database not in client.list_database_names()  # a dry run writes nothing there
     assert target.uri.split("@")[0] not in wf.read_text()  # nor how to log in into the file
@@ -56,6 +57,7 @@ def test_lpad_add_of_the_dry_run_file_runs_the_demo_first_fireworks(target, tmp_
     sizes = campaign.pool_sizes()
     assert db.structures.count_documents({"campaign": "demo", "role": "pool"}) == sizes["pool"]
     assert db.structures.count_documents({"campaign": "demo", "role": "test"}) == sizes["test"]
+    assert db.structures.count_documents({"campaign": "demo", "role": "calibration"}) == sizes["calibration"] == 100
     # the settings are stored as `perovflow submit` stores them, so a later submit compares against them
     assert db.campaigns.find_one({"campaign": "demo"})["settings"] == campaign.as_dict()
     again = run(BIN / "perovflow", "submit", demo, "--uri", target.uri, "--database", target.database)
