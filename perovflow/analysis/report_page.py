@@ -139,7 +139,30 @@ def _learning_curves(data: ReportData, folder: Path) -> str:
         _value(f"force_rmse:{r['version']}", r.get("force_rmse"), 1)] for r in curve]
     return (_image(figure, "learning curves: test-set energy and force MAE", "learning_curve")
             + _table(["version", "stage", "batch", "training structures", "E MAE (meV/atom)", "E RMSE (meV/atom)",
-                      "F MAE (meV/Å)", "F RMSE (meV/Å)"], rows))
+                      "F MAE (meV/Å)", "F RMSE (meV/Å)"], rows) + _sigma_calibration(curve))
+
+
+def _sigma_calibration(curve: list[dict[str, Any]]) -> str:
+    """How well sigma knew each model's test-set error, and what set its amplitude."""
+    measured = [r for r in curve if r.get("rmse_over_sigma")]
+    if not measured:
+        return ""
+    rows = [_cells(r["version"], r.get("stage")) + [
+        *(_value(f"sigma_ratio:{r['version']}:{k}", ratio, 2) for k, ratio in enumerate(r["rmse_over_sigma"])),
+        _value(f"sigma_area:{r['version']}", r.get("miscalibration_area"), 3),
+        _value(f"sigma_spearman:{r['version']}", r.get("spearman"), 2),
+        *_cells(_set_by(r))] for r in measured]
+    return ("<h3>Sigma's calibration on the test set</h3><p>RMSE / mean sigma in each sigma tercile (1 when sigma "
+            "is the RMS error), the miscalibration area (0 when calibrated) and the Spearman correlation of sigma "
+            "with the absolute error.</p>"
+            + _table(["version", "stage", "RMSE/sigma low", "middle", "high", "area", "Spearman", "sigma set by"],
+                     rows))
+
+
+def _set_by(row: dict[str, Any]) -> str:
+    rule, n = row.get("sigma_calibration"), row.get("sigma_calibration_rows")
+    return f"{n} held-out structures" if rule == "held-out" else (
+        f"leave-one-out, {n} training structures" if rule == "leave-one-out" else "-")
 
 
 def _parity(data: ReportData, folder: Path) -> str:

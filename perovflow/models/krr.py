@@ -186,8 +186,8 @@ def holdout_amplitude(errors: np.ndarray, unit_sd: np.ndarray, alpha: float) -> 
 
     Not the Gaussian maximum-likelihood mean_j e_j^2 / u_j^2: there a few structures with
     small u and a larger error set the level for all. On the demo's models that estimate
-    left sigma 10-20 % too large on an independent 500-structure test set; this one within
-    0.88-1.21 of RMSE / mean sigma in every tercile of every model (README)."""
+    left sigma 10-20 % too large on an independent 500-structure test set; this one puts
+    RMSE / mean sigma within 0.88-1.17 in every tercile of every model there (README)."""
     errors = np.asarray(errors, dtype=np.float64).reshape(-1)
     unit_sd = np.asarray(unit_sd, dtype=np.float64).reshape(-1)
     if errors.shape != unit_sd.shape:

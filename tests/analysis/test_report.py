@@ -178,6 +178,12 @@ def test_parity_errors_equal_those_stored_with_the_model(report, page):
     assert page.values["parity:force_mae"] == pytest.approx(metrics["test_force_mae_mev_per_angstrom"], abs=0.06)
     version = latest["version"]
     assert page.values[f"energy_mae:{version}"] == pytest.approx(metrics["test_energy_mae_mev_per_atom"], abs=6e-4)
+    for model in db.models.find({"campaign": "reported"}):  # sigma's calibration of every version
+        stored, v = model["metrics"], model["version"]
+        ratios = [page.values[f"sigma_ratio:{v}:{k}"] for k in range(3)]
+        assert ratios == pytest.approx(stored["calibration_rmse_over_sigma_terciles"], abs=6e-3)
+        assert page.values[f"sigma_area:{v}"] == pytest.approx(stored["calibration_miscalibration_area"], abs=6e-4)
+    assert "leave-one-out, " in "".join(page.text)
     for doc in db.al_iterations.find({"campaign": "reported"}):
         test = doc.get("relaxation_test") or {}
         if test.get("mae_mev") is not None:

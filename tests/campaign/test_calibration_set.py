@@ -56,3 +56,14 @@ def test_without_a_calibration_set_sigma_comes_from_leave_one_out():
 def test_bad_calibration_settings_are_named(overrides, message):
     with pytest.raises(CampaignError, match=message):
         parse_campaign(small_campaign("bad", **overrides))
+
+
+def test_campaigns_stored_before_the_calibration_set_compare_as_leave_one_out():
+    from perovflow.fireworks.manager import settings_changes
+    from perovflow.settings import load_campaign, with_added_settings
+
+    for path, change in (("workflows/cssn_clbri3.yaml", []),
+                         ("workflows/demo.yaml", ["pool.calibration_structures: 0 -> 100"])):
+        today = load_campaign(path).as_dict()
+        stored = {**today, "pool": {k: v for k, v in today["pool"].items() if k != "calibration_structures"}}
+        assert settings_changes(with_added_settings(stored), today) == change
