@@ -529,8 +529,9 @@ def parse_campaign(data: Any, source: str = "campaign") -> CampaignSettings:
         raise CampaignError("active.enabled: imported labels cannot relax structures, which active learning "
                             "needs; allowed with labelling.engine imported: false")
     if sections["labelling"].engine == "imported" and sections["pool"].calibration_structures:
-        raise CampaignError("pool.calibration_structures: imported labels come with their own structures, "
-                            "so there is none to hold out; allowed with labelling.engine imported: 0")
+        raise CampaignError("pool.calibration_structures: imported labels bring their own calibration set (the "
+                            "structures imported with role calibration, e.g. from calibration_set.xyz); allowed "
+                            "with labelling.engine imported: 0")
     if sections["active"].enabled and sections["descriptor"].normalization == "l2":
         raise CampaignError(
             "descriptor.normalization: 'l2' has no analytic MBTR forces (DScribe), which the ML "

@@ -97,11 +97,11 @@ def fit_and_test(ctx: CampaignContext, training: TrainingSet, hyper: KRRHyperpar
 
 
 def calibrate_on_held_out(ctx: CampaignContext, model: KernelRidgeEnergy) -> int | None:
-    """With a calibration set (``pool.calibration_structures``), set sigma's amplitude from
-    the model's errors on its labelled structures; returns how many set it. None (the fit's
-    leave-one-out amplitude stays) without a calibration set or with fewer than
-    :data:`MIN_HELD_OUT` labelled structures in it (say, after failed labels)."""
-    if not ctx.settings.pool.calibration_structures:
+    """With a calibration set (``pool.calibration_structures``, or one imported with the
+    labels), set sigma's amplitude from the model's errors on its labelled structures; returns
+    how many set it. None (the fit's leave-one-out amplitude stays) without a calibration set
+    or with fewer than :data:`MIN_HELD_OUT` labelled structures in it (say, after failed labels)."""
+    if not ctx.store.structure_ids("calibration"):
         return None
     ids, features = ctx.features("calibration")
     energy = ctx.labelled_energies(ids)

@@ -1,6 +1,7 @@
 """The initial dataset from imported labels (``labelling.engine: imported``): the pool and
 the test set are the structures of the label set (those imported with role ``test``, e.g.
-from ``sp_test_set.xyz``, are the test set; every other one is the pool), and the labelling
+from ``sp_test_set.xyz``, are the test set; those with role ``calibration``, from
+``calibration_set.xyz``, set sigma's amplitude; every other one is the pool), and the labelling
 step reuses the stored labels, so no engine runs. What follows (featurize, select, label,
 fit) is the campaign's ordinary initial stage."""
 from __future__ import annotations
@@ -35,7 +36,8 @@ def imported_pool(ctx: CampaignContext) -> Next:
     labels.sort(key=lambda doc: (str((doc.get("source") or {}).get("file", "")),
                                  int((doc.get("source") or {}).get("index", 0)), doc["structure_id"]))
     test = [doc["structure_id"] for doc in labels if doc["role"] == "test"]
-    pool = [doc["structure_id"] for doc in labels if doc["role"] != "test"]
+    calibration = [doc["structure_id"] for doc in labels if doc["role"] == "calibration"]
+    pool = [doc["structure_id"] for doc in labels if doc["role"] not in ("test", "calibration")]
     if not test:
         raise ImportedPoolError(f"labelling.options.labels: label set {name!r} has no test structures; import a "
                                 "test file with it (sp_test_set.xyz, test_set.xyz, or frames with info role=test)")
@@ -43,18 +45,19 @@ def imported_pool(ctx: CampaignContext) -> Next:
         check_cluster_sizes(settings, len(pool))
     except CampaignError as exc:
         raise ImportedPoolError(f"{exc} (the pool of label set {name!r})") from None
-    structures = {"pool": store.structures(pool), "test": store.structures(test)}
+    structures = {"pool": store.structures(pool), "test": store.structures(test),
+                  "calibration": store.structures(calibration)}
     species = set(settings.species)
-    foreign = sorted({s for atoms in [*structures["pool"], *structures["test"]]
+    foreign = sorted({s for atoms in [*structures["pool"], *structures["test"], *structures["calibration"]]
                       for s in atoms.get_chemical_symbols()} - species)
     if foreign:
         raise ImportedPoolError(f"system: label set {name!r} has {', '.join(foreign)}, which the campaign's "
                                 f"system ({', '.join(sorted(species))}) does not; allowed: a system with them")
-    for role, ids in (("pool", pool), ("test", test)):
+    for role, ids in (("pool", pool), ("test", test), ("calibration", calibration)):
         for index, atoms in enumerate(structures[role]):
             atoms.info["pool_index"] = index
         store.add_structures(structures[role], role=role)
         store.set_member_roles(ids, role)
     store.ensure_indexes()
-    sizes = {"pool": len(pool), "test": len(test)}
+    sizes = {"pool": len(pool), "test": len(test), **({"calibration": len(calibration)} if calibration else {})}
     return Next(jobs=tuple(featurize_and_select(settings, sizes)), record=sizes)

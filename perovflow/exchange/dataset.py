@@ -1,10 +1,13 @@
-"""A campaign's labelled data as three sets, the way Homm et al. 2025 publish theirs:
+"""A campaign's labelled data as three sets, the way Homm et al. 2025 publish theirs, and a
+fourth when the campaign has one:
 
 - ``train``: the initial single-point training set (the structures the last initial-stage
   model was fitted on; before any fit, the labelled structures of the initial batches),
 - ``test``: the held-out test set (every labelled ``test`` structure),
 - ``active_learning``: the labelled steps of the engine relaxations of active learning
-  (stages 1 and 2), trajectory by trajectory in step order.
+  (stages 1 and 2), trajectory by trajectory in step order,
+- ``calibration``: the held-out structures that set sigma's amplitude
+  (``pool.calibration_structures``; only written when there are some).
 
 Every frame carries the label (energy, forces, stress where stored) and, as info, the
 structure's ``structure_id``, ``role``, ``phase``, ``composition`` and the label's
@@ -21,7 +24,8 @@ import numpy as np
 from perovflow.exchange.extxyz import Frame
 from perovflow.store.store import Store
 
-SETS = ("train", "test", "active_learning")
+SETS = ("train", "test", "active_learning", "calibration")
+OPTIONAL_SETS = ("calibration",)  # no file when empty
 AL_PURPOSES = ("stage1", "stage2")
 HALIDES = ("F", "Cl", "Br", "I")
 
@@ -64,7 +68,7 @@ def training_ids(store: Store, source: LabelSource) -> list[str]:
 
 
 def campaign_sets(store: Store, source: LabelSource | None = None) -> dict[str, list[Frame]]:
-    """The three sets of the campaign (see the module docstring), in a stable order."""
+    """The sets of the campaign (see the module docstring), in a stable order."""
     source = source or label_source(store)
     test_ids = store.structure_ids("test")
     sets = {"train": _frames(store, source, training_ids(store, source)),
@@ -75,6 +79,7 @@ def campaign_sets(store: Store, source: LabelSource | None = None) -> dict[str, 
         for step, sid in enumerate(trajectory.get("snapshot_ids", [])):
             steps.setdefault(sid, {"trajectory": trajectory["key"], "step": step})
     sets["active_learning"] = _frames(store, source, list(steps), steps)
+    sets["calibration"] = _frames(store, source, store.structure_ids("calibration"))
     return sets
 
 

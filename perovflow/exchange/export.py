@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from perovflow.exchange.card import card_text, model_card, npz_bytes
-from perovflow.exchange.dataset import SETS, campaign_sets
+from perovflow.exchange.dataset import OPTIONAL_SETS, SETS, campaign_sets
 from perovflow.exchange.extxyz import Frame, frames_text
 from perovflow.exchange.layout import FORMATS, LAYOUTS, SET_NAMES
 from perovflow.files import write_bytes_atomic, write_text_atomic
@@ -80,6 +80,8 @@ def export_campaign(store: Store, folder: str | os.PathLike, fmt: str = "extxyz"
     folder.mkdir(parents=True, exist_ok=True)
     result = ExportResult()
     for name in SETS:
+        if name in OPTIONAL_SETS and not sets[name]:
+            continue
         path = folder / (SET_NAMES[layout][name] + FORMATS[fmt])
         if fmt == "extxyz":
             write_text_atomic(path, frames_text(sets[name]))

@@ -35,13 +35,15 @@ ACTIVE_SHORT = {**ACTIVE, "ml_fmax": 0.02, "test_max_steps": 15}
 
 
 def active_campaign(
-    name: str, active: dict | None = None, phases: tuple[str, ...] = ("Pm-3m", "Pnma"), cell: str = "fixed"
+    name: str, active: dict | None = None, phases: tuple[str, ...] = ("Pm-3m", "Pnma"), cell: str = "fixed",
+    calibration_structures: int = 0,
 ) -> CampaignSettings:
     """A small active-learning campaign; the workflow tests keep the cell ``fixed`` (shorter
     relaxations), the campaign's own default is ``symmetric``."""
     return small_settings(
         name,
         phases=list(phases),
+        pool={"calibration_structures": calibration_structures},
         selection={"clusters": 10, "batches": 2},
         active=active or ACTIVE,
         relax={"cell": cell},

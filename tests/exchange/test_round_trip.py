@@ -19,10 +19,12 @@ from perovflow.descriptors.mbtr import MBTRDescriptor, MBTRSettings
 from perovflow.exchange.imports import labels_hash
 from perovflow.models.krr import KernelRidgeEnergy, KRRHyperparameters
 from perovflow.store.store import Store
+from tests.exchange.conftest import CALIBRATION
 from tests.exchange.conftest import perovflow as run_cli
 
 REPO = Path(__file__).resolve().parents[2]
-PAPER_FILES = ("sp_train_set.xyz", "sp_test_set.xyz", "al_data.xyz")
+# the paper's three files and the campaign's calibration set (which the paper's dataset lacks)
+PAPER_FILES = ("sp_train_set.xyz", "sp_test_set.xyz", "al_data.xyz", "calibration_set.xyz")
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,7 @@ def test_paper_layout_reads_back_with_energy_forces_and_stress(finished_campaign
     assert [a.info["structure_id"] for a in sets["sp_train_set.xyz"]] == initial["training_ids"]
     assert len(sets["sp_test_set.xyz"]) == initial["metrics"]["n_test"] > 0
     assert len(sets["al_data.xyz"]) > 0
+    assert len(sets["calibration_set.xyz"]) == CALIBRATION == initial["metrics"]["sigma_calibration_rows"]
     engine, digest = models[-1]["engine"], models[-1]["engine_settings_hash"]
     for name, images in sets.items():
         ids = [a.info["structure_id"] for a in images]
@@ -62,7 +65,8 @@ def test_paper_layout_reads_back_with_energy_forces_and_stress(finished_campaign
             assert {a.info["purpose"] for a in images} <= {"stage1", "stage2"}
             assert all(a.info["iteration"] >= 1 for a in images)
         else:
-            assert roles == {"pool" if name == "sp_train_set.xyz" else "test"}
+            assert roles == {"sp_train_set.xyz": {"pool"}, "sp_test_set.xyz": {"test"},
+                             "calibration_set.xyz": {"calibration"}}[name]
 
 
 def test_model_cards_say_what_each_model_is(finished_campaign, exported):
@@ -103,6 +107,12 @@ def test_export_import_fit_gives_the_same_weights(finished_campaign, exported, m
             rows = card["sigma_calibration_rows"]
             hyper = KRRHyperparameters(alpha=card["hyperparameters"]["alpha"], gamma=card["hyperparameters"]["gamma"])
             model = KernelRidgeEnergy(hyper).fit(x, y, calibration_rows=None if rows == len(ids) else np.arange(rows))
+            if card["amplitude_rule"] == "holdout":  # sigma from the imported calibration set
+                held_out = imported.structure_ids("calibration")
+                labels = imported.energies(held_out, "chgnet-export", labels_hash("chgnet-export"))
+                assert rows == len(held_out) == CALIBRATION
+                model.calibrate_on_held_out(MBTRDescriptor(descriptor).create(imported.structures(held_out)),
+                                            np.array([labels[sid] for sid in held_out]))
             with np.load(exported / card["file"], allow_pickle=False) as original:
                 assert np.array_equal(x, original["x_train"]), card["tag"]
                 assert np.max(np.abs(model.weights - original["weights"])) <= 1e-10, card["tag"]
@@ -110,9 +120,34 @@ def test_export_import_fit_gives_the_same_weights(finished_campaign, exported, m
                 assert model.amplitude == pytest.approx(float(original["amplitude"]), rel=1e-9)
             checked += 1
         assert checked == len(finished_campaign.store.models()) >= 2
+        assert {json.loads(p.read_text())["amplitude_rule"] for p in exported.glob("model_*.json")} == {"holdout"}
     finally:
         client.drop_database(name)
         client.close()
+
+
+def test_an_imported_campaign_takes_sigma_from_the_exported_calibration_set(exported, target, mongo_db):
+    """The exported files imported into a fresh database; a campaign on those labels holds the
+    calibration structures out of its pool and sets every model's sigma on them."""
+    from perovflow.campaign.local import run_local
+    from perovflow.settings import parse_campaign
+    from tests.campaign.helpers import small_campaign
+
+    files = [exported / f for f in PAPER_FILES]
+    out = run_cli("import", *files, "--campaign", "again", "--labels", "chgnet-export", "--no-dft", "--uri",
+                  target.uri, "--database", target.database)
+    assert out.returncode == 0, out.stderr
+    settings = parse_campaign(small_campaign(
+        "again", phases=["Pnma"], selection={"clusters": 6, "batches": 1, "min_size": 2},
+        labelling={"engine": "imported", "group_size": 20, "options": {"labels": "chgnet-export", "is_dft": False}}))
+    store = Store(mongo_db, "again")
+    run = run_local(settings, store)
+    assert run.states() == {"completed": len(run.outcomes)}, [o for o in run.outcomes if o.state != "completed"]
+    held_out = set(store.structure_ids("calibration"))
+    assert len(held_out) == CALIBRATION and not held_out & set(store.structure_ids("pool"))
+    for record in store.models():
+        assert record["amplitude_rule"] == "holdout" and not held_out & set(record["training_ids"])
+        assert record["metrics"]["sigma_calibration_rows"] == CALIBRATION
 
 
 def readme_example() -> str:
@@ -167,7 +202,8 @@ def test_ase_db_format(finished_campaign, tmp_path):
     out = run_cli("export", "exchange", "-o", tmp_path / "db", "--format", "ase-db", "--models", "none",
                   *finished_campaign.options())
     assert out.returncode == 0, out.stderr
-    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["al_data.db", "test_set.db", "train_set.db"]
+    assert sorted(p.name for p in (tmp_path / "db").iterdir()) == ["al_data.db", "calibration_set.db", "test_set.db",
+                                                                 "train_set.db"]
     with connect(tmp_path / "db" / "train_set.db") as db:
         rows = list(db.select())
         read_count = len(rows)
@@ -198,5 +234,6 @@ def test_refusals_write_nothing(finished_campaign, tmp_path):
     assert [p.name for p in full.iterdir()] == ["notes.txt"]
     forced = run_cli("export", "exchange", "-o", full, "--force", "--models", "none", *options)
     assert forced.returncode == 0, forced.stderr
-    assert sorted(p.name for p in full.iterdir()) == ["al_data.xyz", "notes.txt", "test_set.xyz", "train_set.xyz"]
+    assert sorted(p.name for p in full.iterdir()) == ["al_data.xyz", "calibration_set.xyz", "notes.txt",
+                                                      "test_set.xyz", "train_set.xyz"]
     assert not [p for p in full.iterdir() if p.name.startswith(".")]  # no temporary file left
